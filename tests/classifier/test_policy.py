@@ -1,0 +1,81 @@
+"""Policy and customer files: malformed configuration fails at start-up naming file, key and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from classifier.customers import load_customers
+from classifier.errors import ConfigError
+from classifier.policy import load_policy
+from tests.conftest import ROOT
+
+
+def _write(tmp_path: Path, data) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True) if not isinstance(data, str) else data, "utf-8")
+    return path
+
+
+@pytest.fixture
+def shipped():
+    return yaml.safe_load((ROOT / "rules/policy.yaml").read_text("utf-8"))
+
+
+def test_shipped_policy_holds_no_exceptions(policy):
+    assert policy.calendar.extra_openings == [] and policy.calendar.suspensions == []
+    assert policy.calendar.holidays.add == [] and policy.calendar.holidays.remove == []
+    assert policy.labels == ["muy_alta", "alta", "media", "baja", "muy_baja"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["calendar"].update(time_zone="America/Bogata"), "calendar.time_zone"),
+        (lambda d: d["calendar"].update(weekly_hours={"mon-fri": [["07:00", "25:00"]]}), "calendar.weekly_hours"),
+        (lambda d: d["calendar"].update(weekly_hours={"lun-vie": [["07:00", "12:00"]]}), "unknown weekday"),
+        (lambda d: d["calendar"].update(suspensions=[{"date": "2026-10-07", "starts": "15:00", "ends": "14:00",
+                                                       "source": "x"}]), "calendar.suspensions.0"),
+        (lambda d: d["priorities"][0].update(response_days=-1), "priorities.0.response_days"),
+        (lambda d: d["priorities"][0].update(urgencia=3), "priorities.0.urgencia: unknown key"),
+        (lambda d: d.update(extra_key=1), "extra_key: unknown key"),
+    ],
+)
+def test_malformed_policy_names_file_and_key(tmp_path, shipped, change, expected):
+    change(shipped)
+    path = _write(tmp_path, shipped)
+    with pytest.raises(ConfigError) as err:
+        load_policy(path)
+    assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path, shipped):
+    shipped["priorities"][0]["response_days"] = 0
+    shipped["calendar"]["time_zone"] = "Marte/Olympus"
+    with pytest.raises(ConfigError) as err:
+        load_policy(_write(tmp_path, shipped))
+    assert len(err.value.problems) == 2
+
+
+def test_invalid_yaml_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_policy(_write(tmp_path, "priorities: [\n"))
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_policy(tmp_path / "nope.yaml")
+
+
+def test_customers_with_unknown_distributor_are_rejected(tmp_path):
+    path = tmp_path / "customers.yaml"
+    path.write_text(yaml.safe_dump({"customers": [{"id": "a", "name": "A", "distributor": "nadie"}]}), "utf-8")
+    with pytest.raises(ConfigError, match="unknown distributor"):
+        load_customers(path)
+
+
+def test_shipped_customers_load(settings):
+    book = load_customers(settings.customers_path)
+    assert book.by_email("rectoria@sanmartin.edu.co").id == "col-san-martin"

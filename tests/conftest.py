@@ -1,0 +1,49 @@
+"""Shared fixtures: the shipped policy, its calendar and the repository root."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from classifier.calendar import BusinessCalendar
+from classifier.policy import load_policy
+from classifier.service import load_policy_engine
+from classifier.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BOGOTA = ZoneInfo("America/Bogota")
+
+
+def at(text: str) -> datetime:
+    """'2026-07-10 16:30' as a Bogotá-local aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=BOGOTA)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(
+        policy_path=ROOT / "rules/policy.yaml",
+        rules_dir=ROOT / "rules/prioridad",
+        customers_path=ROOT / "data/customers.yaml",
+        models_dir=ROOT / "models",
+        data_dir=ROOT / "data",
+        corpus_path=ROOT / "data/corpus.jsonl",
+    )
+
+
+@pytest.fixture(scope="session")
+def policy(settings):
+    return load_policy(settings.policy_path)
+
+
+@pytest.fixture(scope="session")
+def calendar(policy) -> BusinessCalendar:
+    return BusinessCalendar.from_config(policy.calendar)
+
+
+@pytest.fixture(scope="session")
+def engine(settings):
+    return load_policy_engine(settings)
