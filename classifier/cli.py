@@ -68,6 +68,28 @@ def _calendar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_check(args: argparse.Namespace) -> int:
+    from classifier.corpus import check_corpus, format_report
+
+    path = Path(args.file) if args.file else get_settings().corpus_path
+    report = check_corpus(path, args.profile)
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def _data_reference(args: argparse.Namespace) -> int:
+    from classifier.corpus import load_rows
+    from classifier.reference import evaluate_reference
+
+    path = Path(args.file) if args.file else get_settings().corpus_path
+    result = evaluate_reference(load_rows(path))
+    print(f"reference model (TF-IDF words 1-2 + char_wb 2-5, LogisticRegression C=4) on {path}")
+    print(f"train {result['train']} rows, test {result['test']} rows")
+    print(result["report"])
+    print(f"macro-F1 on test: {result['macro_f1']:.4f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m classifier",
@@ -87,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="first date (YYYY-MM-DD; default: today)")
     p.add_argument("--days", type=int, default=365, help="how many days ahead (default 365)")
     p.set_defaults(func=_calendar)
+
+    data = sub.add_parser("data", help="corpus tools (check, reference)")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    p = data_sub.add_parser("check", help="validate a corpus file and print its counts")
+    p.add_argument("file", nargs="?", help="corpus file (default: data/corpus.jsonl)")
+    p.add_argument("--profile", choices=["corpus", "feedback"], default="corpus",
+                   help="corpus: also size and label balance; feedback: agents' exported corrections")
+    p.set_defaults(func=_data_check)
+    p = data_sub.add_parser("reference", help="train the plain reference model on train, print macro-F1 on test")
+    p.add_argument("file", nargs="?", help="corpus file (default: data/corpus.jsonl)")
+    p.set_defaults(func=_data_reference)
 
     return parser
 

@@ -1,0 +1,235 @@
+"""Spanish text handling: e-mail noise removal, accent folding and one spaCy tokenisation per message.
+
+The cleaned text keeps a map back to the original, so evidence found on the folded, cleaned tokens is
+shown on the words the customer actually wrote. Folding is one character for one character
+("caído" → "caido", "contraseña" → "contrasena"), so offsets survive it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+# Lines that start a quoted previous reply: everything from here to the end of the body is history.
+_REPLY_HEADER = re.compile(
+    r"^\s*(?:"
+    r"el\s.{0,80}?\d{1,2}.{0,120}?escribi[oó]\s*:?"       # El lun, 3 nov 2025 a las 9:12, X <x@y> escribió:
+    r"|on\s.{0,120}?wrote\s*:"                            # On Mon, ... wrote:
+    r"|-{2,}\s*(?:mensaje\s+original|original\s+message)\s*-{2,}"
+    r"|_{5,}"                                             # Outlook separator line
+    r")\s*$",
+    re.IGNORECASE,
+)
+# Header block of a forwarded message or an Outlook-style quoted reply (De:/Enviado:/Para:/Asunto: lines).
+_FORWARD_MARK = re.compile(
+    r"^\s*-{2,}\s*(?:mensaje\s+reenviado|forwarded\s+message|reenviado)\s*-{2,}\s*$|^\s*(?:inicio\s+del\s+mensaje\s+reenviado|begin\s+forwarded\s+message)\s*:?\s*$",
+    re.IGNORECASE,
+)
+_HEADER_LINE = re.compile(r"^\s*\**(?:de|from|para|to|cc|cco|enviado|enviado\s+el|sent|fecha|date|asunto|subject)\s*\**\s*:",
+                          re.IGNORECASE)
+_QUOTED = re.compile(r"^\s*>")
+_SIGNATURE_MARK = re.compile(
+    r"^\s*(?:--\s*|enviado\s+desde\s+mi\s+.*|sent\s+from\s+my\s+.*|obtener\s+outlook\s+para\s+.*|get\s+outlook\s+for\s+.*)$",
+    re.IGNORECASE,
+)
+_DISCLAIMER = re.compile(
+    r"(?:confidencial|aviso\s+legal|este\s+(?:mensaje|correo)\s+(?:y\s+sus\s+anexos\s+)?(?:es|son|puede|contiene|electr)"
+    r"|destinatario|ley\s+1581|habeas\s+data|tratamiento\s+de\s+datos|antes\s+de\s+imprimir|medio\s+ambiente"
+    r"|disclaimer|intended\s+recipient)",
+    re.IGNORECASE,
+)
+# A line that is only a greeting or a closing formula carries no request.
+_FORMULA_LINE = re.compile(
+    r"^\s*(?:(?:muy\s+)?(?:buen[oa]s?\s+(?:d[ií]as?|tardes?|noches?)|buen\s+d[ií]a|hola|saludos(?:\s+cordiales)?|"
+    r"cordial(?:mente)?(?:\s+saludo)?|atentamente|respetuosamente|un\s+saludo|apreciad[oa]s?|estimad[oa]s?|"
+    r"respetad[oa]s?|se[ñn]or(?:es|a|as)?|doctor[a]?|ingenier[oa]|buenas|gracias|muchas\s+gracias|mil\s+gracias|"
+    r"quedo\s+atent[oa]|quedamos\s+atent[oa]s|feliz\s+d[ií]a)"
+    r"(?:\s+[\wáéíóúñ.]+){0,3}\s*[,.!:;]*\s*)$",
+    re.IGNORECASE,
+)
+
+_CLOSING_LINE = re.compile(
+    r"^\s*(?:atentamente|cordialmente|respetuosamente|saludos(?:\s+cordiales)?|un\s+saludo|cordial\s+saludo|"
+    r"(?:muchas\s+|mil\s+)?gracias(?:\s+de\s+antemano|\s+por\s+su\s+atenci[oó]n)?|quedo\s+atent[oa]|"
+    r"quedamos\s+atent[oa]s|feliz\s+d[ií]a|bendiciones)\b.{0,40}$",
+    re.IGNORECASE,
+)
+_SIGNATURE_LINE_MAX = 70  # after a closing formula, shorter lines are taken as the signature block
+
+_FOLD_TABLE: dict[int, str] = {}
+
+
+def _fold_char(ch: str) -> str:
+    base = unicodedata.normalize("NFD", ch)
+    kept = "".join(c for c in base if not unicodedata.combining(c))
+    return kept if len(kept) == 1 else ch
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents one character for one ("Caído" → "caido"), keeping offsets."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters change length when lower-cased (e.g. "İ")
+        lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    out = []
+    for ch in lowered:
+        if ord(ch) < 128:
+            out.append(ch)
+            continue
+        mapped = _FOLD_TABLE.get(ord(ch))
+        if mapped is None:
+            mapped = _fold_char(ch)
+            _FOLD_TABLE[ord(ch)] = mapped
+        out.append(mapped)
+    return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def spanish() -> Language:
+    """The one blank Spanish pipeline (tokenizer + rule-based sentence splitter) every step shares."""
+    nlp = spacy.blank("es")
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+@dataclass(frozen=True, slots=True)
+class CleanText:
+    """A message after clean-up: folded text, its tokens, and the way back to the original."""
+
+    original: str          # subject + "\n" + body, as written
+    subject_length: int    # characters of the subject at the start of ``original`` (0 when none)
+    text: str              # cleaned text, original casing
+    folded: str            # ``text`` lower-cased and accent-folded (same length)
+    doc: Doc               # tokens of ``folded``; the same Doc feeds the rules and the model
+    chunks: tuple[tuple[int, int, int], ...]  # (clean_start, original_start, length), sorted
+    removed: tuple[str, ...]  # kinds of noise removed ("respuesta_citada", "firma", ...)
+    truncated: bool
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the cleaned text to the original text."""
+        return self._map(start), self._map(max(end - 1, start)) + (1 if end > start else 0)
+
+    def _map(self, pos: int) -> int:
+        starts = [c[0] for c in self.chunks]
+        i = max(bisect_right(starts, pos) - 1, 0)
+        if not self.chunks:
+            return 0
+        clean_start, orig_start, length = self.chunks[i]
+        return orig_start + min(pos - clean_start, max(length - 1, 0))
+
+    def field_of(self, original_start: int) -> tuple[str, int]:
+        """Which field an original offset falls in, and the offset inside that field."""
+        if self.subject_length and original_start < self.subject_length:
+            return "subject", original_start
+        offset = original_start - (self.subject_length + 1 if self.subject_length else 0)
+        return "body", max(offset, 0)
+
+    @property
+    def words(self) -> list[str]:
+        return [t.text for t in self.doc if not (t.is_punct or t.is_space)]
+
+
+def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
+    """Character ranges of the body to keep, and the kinds of noise dropped."""
+    lines = body.splitlines(keepends=True)
+    keep: list[tuple[int, int]] = []
+    removed: list[str] = []
+    pos = 0
+    in_forward_header = False
+    cut = False
+    seen_content = False
+    in_signature = False
+    for line in lines:
+        start, end = pos, pos + len(line)
+        pos = end
+        stripped = line.strip()
+        if cut:
+            continue
+        if not stripped:
+            in_forward_header = False
+            continue
+        if _REPLY_HEADER.match(stripped) and seen_content:
+            removed.append("respuesta_citada")
+            cut = True
+            continue
+        if _FORWARD_MARK.match(stripped):
+            removed.append("encabezado_reenvio")
+            in_forward_header = True
+            continue
+        if _HEADER_LINE.match(stripped) and (in_forward_header or not seen_content or _looks_like_header_block(line)):
+            removed.append("encabezado_reenvio")
+            in_forward_header = True
+            continue
+        if _QUOTED.match(line):
+            removed.append("respuesta_citada")
+            continue
+        if _SIGNATURE_MARK.match(stripped):
+            removed.append("firma")
+            if seen_content:
+                cut = True
+            continue
+        if _DISCLAIMER.search(stripped) and len(stripped) > 60:
+            removed.append("aviso_legal")
+            continue
+        if in_signature and len(stripped) < _SIGNATURE_LINE_MAX:
+            removed.append("firma")
+            continue
+        if _FORMULA_LINE.match(stripped) or (seen_content and _CLOSING_LINE.match(stripped)):
+            removed.append("saludo")
+            in_signature = in_signature or (seen_content and bool(_CLOSING_LINE.match(stripped)))
+            continue
+        in_signature = False
+        keep.append((start, end))
+        seen_content = True
+    return keep, removed
+
+
+def _looks_like_header_block(line: str) -> bool:
+    return bool(re.match(r"^\s*(?:de|from)\s*:.*[@<]", line, re.IGNORECASE))
+
+
+def clean(subject: str, body: str, *, max_chars: int = 20000) -> CleanText:
+    """Drop quoted replies, forwarded headers, signatures, disclaimers and greetings; fold; tokenise once."""
+    subject = (subject or "").strip()
+    body = body or ""
+    original = f"{subject}\n{body}" if subject else body
+    truncated = len(original) > max_chars
+    offset = len(subject) + 1 if subject else 0
+    keep, removed = _noise_ranges(body[: max(max_chars - offset, 0)] if truncated else body)
+    pieces: list[str] = []
+    chunks: list[tuple[int, int, int]] = []
+    cursor = 0
+
+    def add(orig_start: int, text: str) -> None:
+        nonlocal cursor
+        if pieces:
+            pieces.append("\n")
+            cursor += 1
+        chunks.append((cursor, orig_start, len(text)))
+        pieces.append(text)
+        cursor += len(text)
+
+    if subject:
+        add(0, _strip_reply_prefix(subject))
+    for start, end in keep:
+        text = body[start:end].rstrip("\r\n")
+        add(offset + start, text)
+    text = "".join(pieces)
+    folded = fold(text)
+    doc = spanish()(folded)
+    return CleanText(original, len(subject), text, folded, doc, tuple(chunks), tuple(dict.fromkeys(removed)),
+                     truncated)
+
+
+def _strip_reply_prefix(subject: str) -> str:
+    """Blank out "RE:", "RV:", "FW:" prefixes (same length, so offsets hold)."""
+    match = re.match(r"^(?:\s*(?:re|rv|fw|fwd|reenv|tr)\s*:\s*)+", subject, re.IGNORECASE)
+    if not match:
+        return subject
+    return " " * match.end() + subject[match.end():]

@@ -1,0 +1,383 @@
+"""Priority rules as data (``rules/prioridad/*.yaml``), matched with spaCy over the cleaned message.
+
+Every rule is an id, the priority it supports, a Spanish description for agents and spaCy patterns: a
+string is a phrase (``PhraseMatcher`` on ``LOWER``), a list of token dicts is a ``Matcher`` pattern.
+Context cues (``rules/contexto.yaml``) switch hits off when they are negated ("no es que esté caído"),
+hypothetical ("¿qué pasa si se cae?") or already resolved ("ya quedó").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc
+
+from classifier.clean import CleanText, fold, spanish
+from classifier.errors import ConfigError, Errors
+from classifier.impact import ImpactFinder, ImpactResult
+from classifier.yamlfile import describe_validation, read_yaml
+
+PRIORITIES = ("muy_baja", "muy_alta", "alta", "media", "baja")  # the policy's decision order
+REQUEST_TYPES = ("incidente", "acceso", "queja", "sugerencia", "desarrollo", "consulta", "incompleto", "otro")
+CONTEXT_KINDS = ("negacion", "hipotetico", "resuelto")
+_STRING_KEYS = {"LOWER", "NORM", "TEXT", "ORTH", "LEMMA"}
+
+Pattern = str | list[dict[str, Any]]
+
+
+class Examples(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match: list[str] = []
+    no_match: list[str] = []
+
+
+class RuleSpec(BaseModel):
+    """One rule as written in YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    priority: Literal["muy_alta", "alta", "media", "baja", "muy_baja"]
+    description: str = Field(min_length=5)
+    request_type: Literal[REQUEST_TYPES] | None = None  # type: ignore[valid-type]
+    kind: Literal["patrones", "incompleto"] = "patrones"
+    decisive: bool = True
+    context: list[Literal[CONTEXT_KINDS]] = list(CONTEXT_KINDS)  # type: ignore[valid-type]
+    patterns: list[Pattern] = []
+    filler: list[str] = []
+    max_content_words: int = 0
+    examples: Examples = Examples()
+
+
+class ContextSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    window: int = Field(4, ge=0, le=50)
+    patterns: list[Pattern]
+
+
+class ContextFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    negacion: ContextSpec
+    hipotetico: ContextSpec
+    resuelto: ContextSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Words that triggered a rule, on the original text."""
+
+    text: str
+    start: int
+    end: int
+    field: str
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "start": self.start, "end": self.end, "field": self.field}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A rule that fired (or was switched off by context), with its evidence."""
+
+    rule_id: str
+    priority: str
+    description: str
+    request_type: str | None
+    decisive: bool
+    evidence: tuple[Evidence, ...]
+    suppressed_by: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.rule_id,
+            "priority": self.priority,
+            "description": self.description,
+            "decisive": self.decisive,
+            "evidence": [e.as_dict() for e in self.evidence],
+            **({"suppressed_by": self.suppressed_by} if self.suppressed_by else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """What the rules say about one message."""
+
+    hits: tuple[RuleHit, ...]
+    suppressed: tuple[RuleHit, ...]
+    priority: str | None
+    deciding: RuleHit | None
+    impact: ImpactResult
+    request_type: str | None
+
+    @property
+    def fired_ids(self) -> list[str]:
+        return [h.rule_id for h in self.hits]
+
+
+@dataclass
+class Rule:
+    spec: RuleSpec
+    source: Path
+    filler: frozenset[str] = field(default_factory=frozenset)
+
+
+def _fold_pattern(pattern: Pattern) -> Pattern:
+    """Fold accents and case in every string a pattern compares, as the text is folded."""
+    if isinstance(pattern, str):
+        return fold(pattern)
+    out = []
+    for token in pattern:
+        new = {}
+        for key, value in token.items():
+            if key.upper() in _STRING_KEYS:
+                if isinstance(value, str):
+                    value = fold(value)
+                elif isinstance(value, dict):
+                    value = {
+                        k: (fold(v) if isinstance(v, str) else [fold(x) if isinstance(x, str) else x for x in v]
+                            if isinstance(v, list) else v)
+                        for k, v in value.items()
+                    }
+            new[key] = value
+        out.append(new)
+    return out
+
+
+def _bool_problems(pattern: Any, where: str) -> list[str]:
+    """YAML reads a bare no/yes/on/off as a boolean; Spanish negation lives on "no"."""
+    problems = []
+    if isinstance(pattern, list):
+        for i, token in enumerate(pattern):
+            if isinstance(token, dict):
+                for key, value in token.items():
+                    values = value if isinstance(value, list) else (
+                        [x for v in value.values() for x in (v if isinstance(v, list) else [v])]
+                        if isinstance(value, dict) else [value])
+                    for v in values:
+                        if isinstance(v, bool) and key.upper() in _STRING_KEYS:
+                            problems.append(f"{where}[{i}].{key}: must be a string. Got {v!r} instead. "
+                                            "Write \"no\" (or \"si\") in quotes.")
+    return problems
+
+
+class RuleEngine:
+    """Loads, validates and runs the priority rules, context cues and impact cues."""
+
+    def __init__(self, rules: list[Rule], context: ContextFile, impact: ImpactFinder, *,
+                 sources: list[Path] = ()):
+        self.nlp = spanish()
+        self.rules = {r.spec.id: r for r in rules}
+        self.impact = impact
+        self.sources = list(sources)
+        self.matcher = Matcher(self.nlp.vocab, validate=True)
+        self.phrases = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self.context_matcher = Matcher(self.nlp.vocab, validate=True)
+        self.context_phrases = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self.windows = {kind: getattr(context, kind).window for kind in CONTEXT_KINDS}
+        problems: list[str] = []
+        for rule in rules:
+            for i, pattern in enumerate(rule.spec.patterns):
+                self._add(self.matcher, self.phrases, rule.spec.id, pattern, problems,
+                          where=(rule.source, rule.spec.id, f"patterns[{i}]"))
+        for kind in CONTEXT_KINDS:
+            for i, pattern in enumerate(getattr(context, kind).patterns):
+                self._add(self.context_matcher, self.context_phrases, kind, pattern, problems,
+                          where=(Path("rules/contexto.yaml"), kind, f"patterns[{i}]"))
+        if problems:
+            raise ConfigError(problems)
+
+    def _add(self, matcher, phrases, key: str, pattern: Pattern, problems: list[str], *, where) -> None:
+        file, rule_id, path = where
+        bools = _bool_problems(pattern, path)
+        if bools:
+            problems.extend(Errors.C103.format(file=file, index="-", rule_id=rule_id, path=p.split(": ", 1)[0],
+                                               reason=p.split(": ", 1)[1]) for p in bools)
+            return
+        folded = _fold_pattern(pattern)
+        try:
+            if isinstance(folded, str):
+                if not folded.strip():
+                    raise ValueError("empty phrase")
+                phrases.add(key, [self.nlp.make_doc(folded)])
+            else:
+                matcher.add(key, [folded])
+        except Exception as exc:  # spaCy raises MatchPatternError / ValueError with its own text
+            reason = " ".join(str(exc).split())
+            problems.append(Errors.C103.format(file=file, index="-", rule_id=rule_id, path=path, reason=reason))
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_dir(cls, rules_dir: Path) -> "RuleEngine":
+        """Load every ``*.yaml`` under ``rules_dir`` plus ``contexto.yaml`` and ``impacto.yaml`` beside it."""
+        rules_dir = Path(rules_dir)
+        problems: list[str] = []
+        rules: list[Rule] = []
+        seen: dict[str, Path] = {}
+        files = sorted(rules_dir.glob("*.yaml"))
+        if not files:
+            raise ConfigError([Errors.C102.format(file=rules_dir, path="(directory)", reason="no rule files (*.yaml)")])
+        for path in files:
+            try:
+                data = read_yaml(path)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            if not isinstance(data, list):
+                problems.append(Errors.C102.format(file=path, path="(top level)", reason="must be a list of rules"))
+                continue
+            for index, raw in enumerate(data):
+                rule_id = raw.get("id", "?") if isinstance(raw, dict) else "?"
+                try:
+                    spec = RuleSpec.model_validate(raw)
+                except ValidationError as exc:
+                    for line in describe_validation(path, exc):
+                        problems.append(line.replace(f"{path}: ", f"{path}: [{index}] \"{rule_id}\" > ", 1))
+                    continue
+                if spec.id in seen:
+                    problems.append(Errors.C104.format(file=path, rule_id=spec.id, other=seen[spec.id]))
+                    continue
+                seen[spec.id] = path
+                rules.append(Rule(spec, path, frozenset(fold(w) for w in spec.filler)))
+        base = rules_dir.parent
+        context = None
+        try:
+            data = read_yaml(base / "contexto.yaml")
+            context = ContextFile.model_validate(data)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        except ValidationError as exc:
+            problems.extend(describe_validation(base / "contexto.yaml", exc))
+        impact = None
+        try:
+            impact = ImpactFinder.from_file(base / "impacto.yaml")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+        return cls(rules, context, impact, sources=files)
+
+    # ------------------------------------------------------------------ matching
+
+    def _context_spans(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for match_id, start, end in list(self.context_matcher(doc)) + list(self.context_phrases(doc)):
+            spans[self.nlp.vocab.strings[match_id]].append((start, end))
+        return spans
+
+    def _suppression(self, doc: Doc, start: int, end: int, kinds: list[str],
+                     cues: dict[str, list[tuple[int, int]]]) -> str | None:
+        sent = doc[start].sent
+        if "negacion" in kinds:
+            window = self.windows["negacion"]
+            for a, b in cues.get("negacion", ()):
+                if b <= start and start - b <= window and a >= sent.start:
+                    return "negacion"
+        if "hipotetico" in kinds:
+            window = self.windows["hipotetico"]
+            for a, b in cues.get("hipotetico", ()):
+                if a < end and b > start - window and a >= sent.start:  # shortly before the hit, or inside it
+                    return "hipotetico"
+        if "resuelto" in kinds:
+            window = self.windows["resuelto"]
+            for a, b in cues.get("resuelto", ()):
+                same_sentence = sent.start <= a < sent.end
+                later = a >= end
+                near = abs(a - end) <= window or abs(start - b) <= window
+                if (same_sentence and near) or later:
+                    return "resuelto"
+        return None
+
+    def _evidence(self, clean: CleanText, doc: Doc, start: int, end: int) -> Evidence:
+        span = doc[start:end]
+        o_start, o_end = clean.to_original(span.start_char, span.end_char)
+        field_name, f_start = clean.field_of(o_start)
+        return Evidence(clean.original[o_start:o_end], f_start, f_start + (o_end - o_start), field_name)
+
+    def _incomplete(self, rule: Rule, clean: CleanText, *, others: bool) -> RuleHit | None:
+        """Too little content to identify a request: only filler words, or a few content words and no other rule.
+
+        Words that only fill (greetings, "ayuda", "no funciona", "ver adjunto") never identify a request, so a
+        message made of them is incomplete even when a rule fired on them ("sale un error").
+        """
+        content = [t for t in clean.doc if not (t.is_punct or t.is_space or t.like_num or t.like_email
+                                                or t.like_url) and t.text not in rule.filler
+                   and any(c.isalpha() for c in t.text)]
+        if content and (others or len(content) > rule.spec.max_content_words):
+            return None
+        shown = clean.text.strip()
+        evidence = (Evidence(shown[:120], 0, min(len(shown), 120), "body" if clean.subject_length == 0 else "subject"),)
+        return RuleHit(rule.spec.id, rule.spec.priority, rule.spec.description, rule.spec.request_type,
+                       rule.spec.decisive, evidence if shown else ())
+
+    def match(self, clean: CleanText) -> RuleResult:
+        """Fire every rule on one cleaned message and decide by the policy's order."""
+        doc = clean.doc
+        found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for match_id, start, end in list(self.matcher(doc)) + list(self.phrases(doc)):
+            found[self.nlp.vocab.strings[match_id]].append((start, end))
+        cues = self._context_spans(doc) if found else {}
+        hits: list[RuleHit] = []
+        suppressed: list[RuleHit] = []
+        for rule_id, spans in found.items():
+            rule = self.rules[rule_id]
+            live, dead, reason = [], [], None
+            for start, end in sorted(_longest(spans)):
+                why = self._suppression(doc, start, end, rule.spec.context, cues)
+                (dead if why else live).append(self._evidence(clean, doc, start, end))
+                reason = reason or why
+            spec = rule.spec
+            if live:
+                hits.append(RuleHit(spec.id, spec.priority, spec.description, spec.request_type, spec.decisive,
+                                    tuple(live)))
+            elif dead:
+                suppressed.append(RuleHit(spec.id, spec.priority, spec.description, spec.request_type,
+                                          spec.decisive, tuple(dead), reason))
+        for rule in self.rules.values():
+            if rule.spec.kind == "incompleto":
+                others = any(h.decisive and _says_more(h, rule.filler) for h in hits)
+                hit = self._incomplete(rule, clean, others=others)
+                if hit:
+                    hits.append(hit)
+        hits.sort(key=lambda h: (PRIORITIES.index(h.priority), h.rule_id))
+        deciding = next((h for h in hits if h.decisive), None)
+        priority = deciding.priority if deciding else None
+        failure = any(h.priority in ("muy_alta", "alta") and h.request_type in ("incidente", "acceso")
+                      for h in hits)
+        impact = self.impact.find(clean) if failure or priority is None else ImpactResult.unknown()
+        request_type = deciding.request_type if deciding else None
+        return RuleResult(tuple(hits), tuple(suppressed), priority, deciding, impact, request_type)
+
+    def check_examples(self, clean_fn) -> list[str]:
+        """Run every rule's own examples; return one line per failure."""
+        failures = []
+        for rule in self.rules.values():
+            for text in rule.spec.examples.match:
+                result = self.match(clean_fn(text))
+                if rule.spec.id not in result.fired_ids:
+                    failures.append(f"{rule.spec.id}: should match {text!r}")
+            for text in rule.spec.examples.no_match:
+                result = self.match(clean_fn(text))
+                if rule.spec.id in result.fired_ids:
+                    failures.append(f"{rule.spec.id}: should not match {text!r}")
+        return failures
+
+
+def _says_more(hit: RuleHit, filler: frozenset[str]) -> bool:
+    """A hit whose evidence has a word beyond filler ("sale un error" says nothing more than "error")."""
+    return any(w not in filler for e in hit.evidence for w in fold(e.text).split() if any(c.isalpha() for c in w))
+
+
+def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop spans contained in a longer span of the same rule."""
+    spans = sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0])))
+    out: list[tuple[int, int]] = []
+    for s in spans:
+        if out and s[0] >= out[-1][0] and s[1] <= out[-1][1]:
+            continue
+        out.append(s)
+    return out
