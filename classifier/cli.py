@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -90,6 +91,142 @@ def _data_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from classifier.ingest import message_from_dict
+    from classifier.jsonl import error_line, read_lines
+    from classifier.service import Classifier
+
+    classifier = Classifier.load(get_settings())
+    stdin, stdout = sys.stdin, sys.stdout
+    batch: list[tuple[object, object]] = []
+
+    def flush() -> None:
+        valid = [(i, m) for i, (item, m) in enumerate(batch) if not isinstance(m, Exception)]
+        results = classifier.classify_many([m for _, m in valid]) if valid else []
+        by_index = dict(zip((i for i, _ in valid), results))
+        for i, (item, m) in enumerate(batch):
+            out = by_index[i].as_dict() if i in by_index else error_line(item, m)
+            if i in by_index and isinstance(item, dict):
+                out["id"] = item.get("id")
+            stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        stdout.flush()
+        batch.clear()
+
+    lines = read_lines(stdin)
+    if args.progress:
+        from tqdm import tqdm
+
+        lines = tqdm(lines, desc="clasificando", unit="msg", file=sys.stderr)
+    for _number, item in lines:
+        if isinstance(item, Exception):
+            batch.append((None, item))
+        elif not isinstance(item, dict):
+            batch.append((item, ValueError(f"expected a JSON object, got {type(item).__name__}")))
+        else:
+            try:
+                if "id" not in item:
+                    raise ValueError("missing field 'id'")
+                batch.append((item, message_from_dict(item)))
+            except (ClassifierError, ValueError) as exc:
+                batch.append((item, exc))
+        if len(batch) >= args.batch_size:
+            flush()
+    flush()
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from classifier.training import train_and_save
+
+    entry = train_and_save(get_settings(), data=Path(args.data) if args.data else None,
+                           params={"random_state": args.seed}, progress=True)
+    print(json.dumps({"model_version": entry["model_version"], "artefact": entry["artefact"],
+                      "metrics": entry["metrics"]}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from classifier.corpus import load_rows
+    from classifier.evaluation import evaluate_prepared, grouped_cross_validation, plot_confusion, rules_report
+    from classifier.rule_engine import RuleEngine
+    from classifier.service import load_policy_engine
+    from classifier.text_model import load_model
+    from classifier.training import DEFAULT_PARAMS, prepare
+
+    settings = get_settings()
+    rows = load_rows(Path(args.data) if args.data else settings.corpus_path)
+    if not args.data or args.split:
+        rows = [r for r in rows if r.split == (args.split or "test")]
+    rules = RuleEngine.from_dir(settings.rules_dir)
+    prepared = prepare(rows, rules, progress=True)
+    out_dir = Path(args.out) if args.out else settings.models_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.rules_only:
+        report = rules_report(prepared, rows)
+        (out_dir / "evaluation-rules.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        _print_rules_report(report)
+        return 0
+    policy = load_policy_engine(settings).policy
+    loaded = load_model(settings.models_dir)
+    report = evaluate_prepared(loaded.model, prepared, rows, decision=policy.decision)
+    report["model_version"] = loaded.version
+    report["rules"] = {k: v for k, v in rules_report(prepared, rows).items() if k in ("coverage", "precision",
+                                                                                     "impact_accuracy")}
+    if args.cv:
+        all_rows = [r for r in load_rows(settings.corpus_path) if r.split == "train"]
+        train_prepared = prepare(all_rows, rules, progress=True)
+        report["grouped_cv_train_split"] = grouped_cross_validation([p[0] for p in train_prepared], all_rows,
+                                                                    DEFAULT_PARAMS)
+    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    plot_confusion(report["rules_plus_model"]["confusion_matrix"]["rows_truth_cols_predicted"],
+                   out_dir / "confusion_matrix.png", f"Reglas + modelo ({len(rows)} mensajes)")
+    report["written"] = f"{out_dir / 'evaluation.json'}, {out_dir / 'confusion_matrix.png'}"
+    _print_evaluation(report)
+    return 0
+
+
+def _print_rules_report(report: dict) -> None:
+    print(f"rules on {report['rows']} messages: precision {report['precision']:.3f}, "
+          f"coverage {report['coverage']:.3f} ({report['decided']} decided), "
+          f"impact accuracy {report['impact_accuracy']:.3f} on {report['impact_stated']} with stated impact")
+    print(f"{'rule':32} {'fired':>6} {'decided':>8} {'precision':>10}")
+    for rule, f in report["per_rule"].items():
+        prec = "-" if f["precision"] is None else f"{f['precision']:.3f}"
+        print(f"{rule:32} {f['fired']:>6} {f['decided']:>8} {prec:>10}")
+    print(f"wrong decisions ({len(report['wrong'])}):")
+    for w in report["wrong"]:
+        print(f"  {w['id']}: labelled {w['label']}, rules said {w['rules']} ({w['rule']}: {w['evidence']})")
+
+
+def _print_evaluation(report: dict) -> None:
+    from classifier.corpus import LABELS
+
+    print(f"model {report['model_version']} on {report['rows']} messages")
+    systems = [("rules+default", "rules_with_default"), ("model alone", "model_alone"),
+               ("rules+model", "rules_plus_model")]
+    print(f"{'':14}" + "".join(f"{name:>16}" for name, _ in systems))
+    print(f"{'macro-F1':14}" + "".join(f"{report[k]['macro_f1']:>16.4f}" for _, k in systems))
+    print(f"{'accuracy':14}" + "".join(f"{report[k]['accuracy']:>16.4f}" for _, k in systems))
+    for label in LABELS:
+        print(f"{'F1 ' + label:14}" + "".join(f"{report[k]['per_class'][label]['f1']:>16.4f}" for _, k in systems))
+    combined = report["rules_plus_model"]
+    print()
+    print(f"{'class':10} {'precision':>10} {'recall':>8} {'f1':>8} {'support':>8}   (rules+model)")
+    for label in LABELS:
+        c = combined["per_class"][label]
+        print(f"{label:10} {c['precision']:>10.4f} {c['recall']:>8.4f} {c['f1']:>8.4f} {c['support']:>8}")
+    print(f"review share {combined['review_share']:.3f}; accuracy on what was not sent to review "
+          f"{combined['accuracy_not_reviewed']:.4f}; decided by {combined['source']}")
+    print("confusion matrix (rows labelled, columns predicted): " + " ".join(LABELS))
+    for label, row in zip(LABELS, combined["confusion_matrix"]["rows_truth_cols_predicted"]):
+        print(f"  {label:10} " + " ".join(f"{v:>5}" for v in row))
+    if "grouped_cv_train_split" in report:
+        cv = report["grouped_cv_train_split"]
+        print(f"grouped {cv['folds']}-fold CV on train (model alone): macro-F1 {cv['macro_f1_mean']:.4f} "
+              f"± {cv['macro_f1_std']:.4f}; train {cv['train_macro_f1_mean']:.4f}; gap {cv['gap']:.4f}")
+    print(f"written: {report['written']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m classifier",
@@ -109,6 +246,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="first date (YYYY-MM-DD; default: today)")
     p.add_argument("--days", type=int, default=365, help="how many days ahead (default 365)")
     p.set_defaults(func=_calendar)
+
+    p = sub.add_parser("score", help="classify JSON Lines {id, channel, subject, body, received_at, customer_id?}")
+    p.add_argument("--batch-size", type=int, default=256, help="messages scored per model call (default 256)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    p.set_defaults(func=_score)
+
+    p = sub.add_parser("train", help="train the text model on the corpus train split and make it current")
+    p.add_argument("--data", help="corpus file (default: data/corpus.jsonl)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same data and seed give the same metrics)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="score rules, model and both on labelled messages (corpus test split)")
+    p.add_argument("--data", help="labelled JSON Lines file (default: the corpus test split)")
+    p.add_argument("--split", choices=["train", "test"], help="only this split of the file")
+    p.add_argument("--rules-only", action="store_true", help="rule precision, coverage, per-rule figures, impact")
+    p.add_argument("--cv", action="store_true", help="also grouped 5-fold cross-validation on the train split")
+    p.add_argument("--out", help="directory for evaluation.json and confusion_matrix.png (default: models/)")
+    p.set_defaults(func=_evaluate)
 
     data = sub.add_parser("data", help="corpus tools (check, reference)")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")

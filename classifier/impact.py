@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from spacy.matcher import Matcher, PhraseMatcher
 
-from classifier.clean import CleanText, fold, spanish
+from classifier.clean import CleanText, spanish
+from classifier.patterns import CompiledPatterns, fold_pattern
 from classifier.errors import ConfigError, Errors
 from classifier.yamlfile import describe_validation, read_yaml
 
@@ -26,18 +26,10 @@ _UNITS = {"un": 1, "uno": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco"
           "cuarenta": 40, "cincuenta": 50, "sesenta": 60, "setenta": 70, "ochenta": 80, "noventa": 90,
           "cien": 100, "ciento": 100, "doscientos": 200, "trescientos": 300, "cuatrocientos": 400,
           "quinientos": 500, "mil": 1000}
-_WORDS = sorted(_UNITS, key=len, reverse=True)
-_NUMBER = r"(?:\d+(?:[.,]\d+)?|(?:%s)(?:\s+y\s+(?:%s))?)" % ("|".join(_WORDS), "|".join(_WORDS))
-_OF = r"(?:de|entre|sobre)\s+(?:(?:los|las|nuestros|nuestras|sus|unos|unas|un\s+total\s+de)\s+)?"
-_RATIOS = (
-    # "12 de 40", "3 de los 40 docentes", "dos supervisores de 25", "7 papás de 150", "uno de cada diez"
-    re.compile(rf"\b(?P<part>{_NUMBER})\s+(?:[a-z]+\s+){{0,3}}?\(?(?:{_OF}|de\s+cada\s+)(?P<total>{_NUMBER})\b"),
-    # "de las 80 familias que ya la iniciaron, 6 nos reportan", "de los 12 usuarios ..., a dos"
-    re.compile(rf"\bde\s+(?:los|las|nuestros|nuestras)\s+(?P<total>{_NUMBER})\s+[^.;:]{{0,90}}?,\s+(?:a\s+|en\s+|solo\s+)?(?P<part>{_NUMBER})\b"),
-)
-_PERCENT = re.compile(rf"\b(?P<value>{_NUMBER})\s*(?:%|por\s*ciento)")
 _FRACTIONS = {"la mitad": 50.0, "cuarta parte": 25.0, "tercera parte": 33.3, "quinta parte": 20.0,
               "decima parte": 10.0, "la totalidad": 100.0, "dos terceras partes": 66.7}
+_OF = {"de", "entre", "sobre"}
+_DETERMINERS = {"los", "las", "nuestros", "nuestras", "sus", "unos", "unas", "cada", "("}
 
 
 def parse_number(text: str) -> float | None:
@@ -86,8 +78,7 @@ class ImpactFinder:
     def __init__(self, config: ImpactFile, source: Path):
         self.threshold = config.threshold_percent
         self.nlp = spanish()
-        self.matcher = Matcher(self.nlp.vocab, validate=True)
-        self.phrases = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self.patterns = CompiledPatterns(self.nlp.vocab)
         self.groups = list(config.groups)
         problems = []
         for g, group in enumerate(self.groups):
@@ -98,11 +89,7 @@ class ImpactFinder:
                 continue
             for i, pattern in enumerate(group.patterns):
                 try:
-                    if isinstance(pattern, str):
-                        self.phrases.add(group.name, [self.nlp.make_doc(fold(pattern))])
-                    else:
-                        self.matcher.add(group.name, [[{k: (fold(v) if isinstance(v, str) else v) for k, v in t.items()}
-                                                       for t in pattern]])
+                    self.patterns.add(group.name, fold_pattern(pattern))
                 except Exception as exc:
                     problems.append(Errors.C102.format(file=source, path=f"groups[{g}].patterns[{i}]",
                                                        reason=" ".join(str(exc).split())))
@@ -117,28 +104,31 @@ class ImpactFinder:
         except ValidationError as exc:
             raise ConfigError(describe_validation(path, exc)) from None
 
-    def _numeric(self, text: str) -> ImpactResult | None:
+    def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
-        for m in _PERCENT.finditer(text):
-            value = parse_number(m.group("value"))
-            if value is not None and 0 < value <= 100:
-                return self._share(value, m.group(0), f"{value:g} % de los usuarios")
-        best = None
-        for pattern in _RATIOS:
-            for m in pattern.finditer(text):
-                part, total = parse_number(m.group("part")), parse_number(m.group("total"))
-                if part is None or total is None or total <= 1 or part > total or part <= 0:
+        words = [t.text for t in clean.doc]
+        numbers = _numbers(words)
+        for i, (value, end) in numbers.items():
+            if end < len(words) and (words[end] == "%" or words[end:end + 2] == ["por", "ciento"]):
+                if 0 < value <= 100:
+                    return self._share(value, " ".join(words[i:end + 1]), f"{value:g} % de los usuarios")
+        for i, (part, end) in numbers.items():
+            total = _total_after(words, numbers, end)
+            if total is None:
+                total_at = _total_before(words, numbers, i)
+                if total_at is None:
                     continue
-                if 1900 <= total <= 2100:  # a year ("15 de 2025"), not a total of users
-                    continue
-                if best is None or m.start() < best[0]:
-                    best = (m.start(), part, total, m.group(0))
-        if best is not None:
-            _, part, total, evidence = best
+                total, start = total_at
+                evidence = " ".join(words[start:end])
+            else:
+                total, last = total
+                evidence = " ".join(words[i:last])
+            if total <= 1 or not 0 < part <= total or 1900 <= total <= 2100:  # a year is not a total
+                continue
             share = 100 * part / total
             return self._share(share, evidence, f"{part:g} de {total:g} ({share:.0f} %)")
         for phrase, share in _FRACTIONS.items():
-            if phrase in text:
+            if phrase in clean.folded:
                 return self._share(share, phrase, f"{share:g} % de los usuarios")
         return None
 
@@ -149,14 +139,61 @@ class ImpactFinder:
     def find(self, clean: CleanText) -> ImpactResult:
         """The first group, in file order, whose cues appear; ``numero`` stands for percentages and counts."""
         doc = clean.doc
-        found: dict[str, str] = {}
-        for match_id, start, end in list(self.matcher(doc)) + list(self.phrases(doc)):
-            found.setdefault(self.nlp.vocab.strings[match_id], doc[start:end].text)
+        found = {key: doc[spans[0][0]:spans[0][1]].text for key, spans in self.patterns(doc).items()}
         for group in self.groups:
             if group.scope == NUMERIC:
-                numeric = self._numeric(clean.folded)
+                numeric = self._numeric(clean)
                 if numeric is not None:
                     return numeric
             elif group.name in found:
                 return ImpactResult(group.scope, found[group.name], group.name)
         return ImpactResult.unknown()
+
+
+def _numbers(words: list[str]) -> dict[int, tuple[float, int]]:
+    """Token index → (value, index after it) for "12", "12,5", "doce", "treinta y cinco"."""
+    out: dict[int, tuple[float, int]] = {}
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w[:1].isdigit():
+            value = parse_number(w)
+            if value is not None:
+                out[i] = (value, i + 1)
+        elif w in _UNITS:
+            if i + 2 < len(words) and words[i + 1] == "y" and words[i + 2] in _UNITS:
+                out[i] = (float(_UNITS[w] + _UNITS[words[i + 2]]), i + 3)
+                i += 3
+                continue
+            out[i] = (float(_UNITS[w]), i + 1)
+        i += 1
+    return out
+
+
+def _total_after(words: list[str], numbers: dict, end: int) -> tuple[float, int] | None:
+    """ "N [up to 3 words] de [los|las|cada…] M" → (M, index after M)."""
+    for j in range(end, min(end + 4, len(words))):
+        if words[j] in _OF:
+            k = j + 1
+            while k < len(words) and words[k] in _DETERMINERS:
+                k += 1
+            if words[k:k + 3] == ["un", "total", "de"]:
+                k += 3
+            if k in numbers:
+                return numbers[k][0], numbers[k][1]
+            return None
+        if not (words[j].isalpha() or words[j] == "("):
+            return None
+    return None
+
+
+def _total_before(words: list[str], numbers: dict, i: int) -> tuple[float, int] | None:
+    """ "de las 80 familias …, 6" → (80, index of "de") when the part follows a comma."""
+    if i < 2 or words[i - 1] not in (",", "a", "en", "solo") or (words[i - 1] != "," and words[i - 2] != ","):
+        return None
+    for k in range(i - 2, max(i - 18, -1), -1):
+        if k in numbers and k >= 2 and words[k - 1] in _DETERMINERS and words[k - 2] == "de":
+            return numbers[k][0], k - 2
+        if words[k] in (".", ";", ":"):
+            return None
+    return None

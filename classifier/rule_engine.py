@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from classifier.clean import CleanText, fold, spanish
 from classifier.errors import ConfigError, Errors
 from classifier.impact import ImpactFinder, ImpactResult
+from classifier.patterns import CompiledPatterns, fold_pattern
 from classifier.yamlfile import describe_validation, read_yaml
 
 PRIORITIES = ("muy_baja", "muy_alta", "alta", "media", "baja")  # the policy's decision order
@@ -125,28 +125,6 @@ class Rule:
     filler: frozenset[str] = field(default_factory=frozenset)
 
 
-def _fold_pattern(pattern: Pattern) -> Pattern:
-    """Fold accents and case in every string a pattern compares, as the text is folded."""
-    if isinstance(pattern, str):
-        return fold(pattern)
-    out = []
-    for token in pattern:
-        new = {}
-        for key, value in token.items():
-            if key.upper() in _STRING_KEYS:
-                if isinstance(value, str):
-                    value = fold(value)
-                elif isinstance(value, dict):
-                    value = {
-                        k: (fold(v) if isinstance(v, str) else [fold(x) if isinstance(x, str) else x for x in v]
-                            if isinstance(v, list) else v)
-                        for k, v in value.items()
-                    }
-            new[key] = value
-        out.append(new)
-    return out
-
-
 def _bool_problems(pattern: Any, where: str) -> list[str]:
     """YAML reads a bare no/yes/on/off as a boolean; Spanish negation lives on "no"."""
     problems = []
@@ -173,38 +151,30 @@ class RuleEngine:
         self.rules = {r.spec.id: r for r in rules}
         self.impact = impact
         self.sources = list(sources)
-        self.matcher = Matcher(self.nlp.vocab, validate=True)
-        self.phrases = PhraseMatcher(self.nlp.vocab, attr="LOWER")
-        self.context_matcher = Matcher(self.nlp.vocab, validate=True)
-        self.context_phrases = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self.patterns = CompiledPatterns(self.nlp.vocab)
+        self.context = CompiledPatterns(self.nlp.vocab)
         self.windows = {kind: getattr(context, kind).window for kind in CONTEXT_KINDS}
         problems: list[str] = []
         for rule in rules:
             for i, pattern in enumerate(rule.spec.patterns):
-                self._add(self.matcher, self.phrases, rule.spec.id, pattern, problems,
+                self._add(self.patterns, rule.spec.id, pattern, problems,
                           where=(rule.source, rule.spec.id, f"patterns[{i}]"))
         for kind in CONTEXT_KINDS:
             for i, pattern in enumerate(getattr(context, kind).patterns):
-                self._add(self.context_matcher, self.context_phrases, kind, pattern, problems,
+                self._add(self.context, kind, pattern, problems,
                           where=(Path("rules/contexto.yaml"), kind, f"patterns[{i}]"))
         if problems:
             raise ConfigError(problems)
 
-    def _add(self, matcher, phrases, key: str, pattern: Pattern, problems: list[str], *, where) -> None:
+    def _add(self, compiled: CompiledPatterns, key: str, pattern: Pattern, problems: list[str], *, where) -> None:
         file, rule_id, path = where
         bools = _bool_problems(pattern, path)
         if bools:
             problems.extend(Errors.C103.format(file=file, index="-", rule_id=rule_id, path=p.split(": ", 1)[0],
                                                reason=p.split(": ", 1)[1]) for p in bools)
             return
-        folded = _fold_pattern(pattern)
         try:
-            if isinstance(folded, str):
-                if not folded.strip():
-                    raise ValueError("empty phrase")
-                phrases.add(key, [self.nlp.make_doc(folded)])
-            else:
-                matcher.add(key, [folded])
+            compiled.add(key, fold_pattern(pattern))
         except Exception as exc:  # spaCy raises MatchPatternError / ValueError with its own text
             reason = " ".join(str(exc).split())
             problems.append(Errors.C103.format(file=file, index="-", rule_id=rule_id, path=path, reason=reason))
@@ -264,10 +234,7 @@ class RuleEngine:
     # ------------------------------------------------------------------ matching
 
     def _context_spans(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
-        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for match_id, start, end in list(self.context_matcher(doc)) + list(self.context_phrases(doc)):
-            spans[self.nlp.vocab.strings[match_id]].append((start, end))
-        return spans
+        return self.context(doc)
 
     def _suppression(self, doc: Doc, start: int, end: int, kinds: list[str],
                      cues: dict[str, list[tuple[int, int]]]) -> str | None:
@@ -276,6 +243,8 @@ class RuleEngine:
             window = self.windows["negacion"]
             for a, b in cues.get("negacion", ()):
                 if b <= start and start - b <= window and a >= sent.start:
+                    return "negacion"
+                if a < start < b:  # the cue runs into the hit ("no reclamo")
                     return "negacion"
         if "hipotetico" in kinds:
             window = self.windows["hipotetico"]
@@ -317,9 +286,7 @@ class RuleEngine:
     def match(self, clean: CleanText) -> RuleResult:
         """Fire every rule on one cleaned message and decide by the policy's order."""
         doc = clean.doc
-        found: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for match_id, start, end in list(self.matcher(doc)) + list(self.phrases(doc)):
-            found[self.nlp.vocab.strings[match_id]].append((start, end))
+        found = self.patterns(doc)
         cues = self._context_spans(doc) if found else {}
         hits: list[RuleHit] = []
         suppressed: list[RuleHit] = []
@@ -339,8 +306,7 @@ class RuleEngine:
                                           spec.decisive, tuple(dead), reason))
         for rule in self.rules.values():
             if rule.spec.kind == "incompleto":
-                others = any(h.decisive and _says_more(h, rule.filler) for h in hits)
-                hit = self._incomplete(rule, clean, others=others)
+                hit = self._incomplete(rule, clean, others=any(h.decisive for h in hits))
                 if hit:
                     hits.append(hit)
         hits.sort(key=lambda h: (PRIORITIES.index(h.priority), h.rule_id))
@@ -365,11 +331,6 @@ class RuleEngine:
                 if rule.spec.id in result.fired_ids:
                     failures.append(f"{rule.spec.id}: should not match {text!r}")
         return failures
-
-
-def _says_more(hit: RuleHit, filler: frozenset[str]) -> bool:
-    """A hit whose evidence has a word beyond filler ("sale un error" says nothing more than "error")."""
-    return any(w not in filler for e in hit.evidence for w in fold(e.text).split() if any(c.isalpha() for c in w))
 
 
 def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

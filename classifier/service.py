@@ -1,14 +1,24 @@
-"""Everything the commands and the API load once at start-up, built from settings."""
+"""The scoring flow and everything it loads once at start-up: policy, calendar, customers, rules, model."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from dataclasses import dataclass
+from datetime import datetime
 
 from classifier.calendar import BusinessCalendar
+from classifier.clean import CleanText, clean
 from classifier.customers import CustomerBook, load_customers
+from classifier.decide import FAILURE_PRIORITIES, Decision, ModelView, decide
+from classifier.errors import ModelError
+from classifier.impact import ImpactResult
+from classifier.ingest import Message
 from classifier.policy import Policy, load_policy
+from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
-from classifier.sla import SlaEngine
+from classifier.sla import SlaEngine, SlaResult
+from classifier.text_model import LoadedModel, ModelInput, load_model, read_manifest, versions_match
 
 
 @dataclass(frozen=True)
@@ -27,3 +37,133 @@ def load_policy_engine(settings: Settings) -> PolicyEngine:
     calendar = BusinessCalendar.from_config(policy.calendar)
     customers = load_customers(settings.customers_path)
     return PolicyEngine(policy, calendar, customers, SlaEngine(policy, calendar, customers))
+
+
+# ---------------------------------------------------------------------------------------------- scoring flow
+
+log = logging.getLogger("classifier")
+
+
+def to_model_input(text: CleanText, rules: RuleResult) -> ModelInput:
+    """The model's view of a message: the tokens the rules saw, plus the rules that fired or were negated."""
+    tokens = tuple(t.text for t in text.doc if not t.is_space)
+    fired = tuple(h.rule_id for h in rules.hits) + tuple("no_" + h.rule_id for h in rules.suppressed)
+    return ModelInput(tokens, fired)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Everything the service says about one message."""
+
+    message: Message
+    text: CleanText
+    rules: RuleResult
+    model: ModelView | None
+    decision: Decision
+    impact: ImpactResult
+    sla: SlaResult
+    model_version: str | None
+
+    def as_dict(self) -> dict:
+        sla = self.sla.as_dict()
+        d = self.decision
+        return {
+            "id": self.message.id,
+            "priority": d.priority,
+            "priority_name": sla["priority_name"],
+            "source": d.source,
+            "confidence": d.confidence,
+            "needs_review": d.needs_review,
+            "review_reasons": list(d.review_reasons),
+            "model_priority": self.model.priority if self.model else None,
+            "model_confidence": round(self.model.confidence, 4) if self.model else None,
+            "model_version": self.model_version,
+            "impact": self.impact.scope,
+            "impact_evidence": self.impact.evidence,
+            "request_type": d.request_type,
+            "rules": [h.as_dict() for h in self.rules.hits],
+            "suppressed_rules": [h.as_dict() for h in self.rules.suppressed],
+            "received_at": sla["received_at"],
+            "response_due": sla["response_due"],
+            "solution_due": sla["solution_due"],
+            "committed": sla["committed"],
+            "reason": sla["reason"],
+            "level": sla["level"],
+            "handled_by": sla["handled_by"],
+            "customer": sla["customer"],
+            "truncated": self.text.truncated,
+            "noise_removed": list(self.text.removed),
+        }
+
+
+class Classifier:
+    """The whole flow: clean → rules + model → decision → deadlines."""
+
+    def __init__(self, policy_engine: PolicyEngine, rules: RuleEngine, model: LoadedModel | None):
+        self.policy_engine = policy_engine
+        self.rules = rules
+        self.model = model
+        self.decision = policy_engine.policy.decision
+        self.max_chars = policy_engine.policy.decision.max_chars
+
+    @classmethod
+    def load(cls, settings: Settings, *, require_model: bool = True) -> "Classifier":
+        """Load policy, rules and the verified model; retrain if the installed libraries cannot read it."""
+        policy_engine = load_policy_engine(settings)
+        rules = RuleEngine.from_dir(settings.rules_dir)
+        model = None
+        try:
+            entry = read_manifest(settings.models_dir)["current"]
+            if not versions_match(entry):
+                print("model was trained with other library versions: retraining from data/", file=sys.stderr)
+                from classifier.training import train_and_save
+
+                train_and_save(settings)
+                entry = read_manifest(settings.models_dir)["current"]
+            model = load_model(settings.models_dir, entry)
+        except ModelError:
+            if require_model:
+                raise
+        return cls(policy_engine, rules, model)
+
+    @property
+    def model_version(self) -> str | None:
+        return self.model.version if self.model else None
+
+    def analyse(self, messages: list[Message]) -> list[tuple[CleanText, RuleResult, ModelView | None]]:
+        """Clean, match and score a batch (the model scores every message, in one call)."""
+        cleaned = [clean(m.subject, m.body, max_chars=self.max_chars) for m in messages]
+        matched = [self.rules.match(c) for c in cleaned]
+        views: list[ModelView | None] = [None] * len(messages)
+        if self.model is not None and messages:
+            inputs = [to_model_input(c, r) for c, r in zip(cleaned, matched)]
+            probs = self.model.model.predict_proba(inputs)
+            classes = list(self.model.model.classes_)
+            types = self.model.request_type_model.predict(inputs) if self.model.request_type_model else None
+            for i, row in enumerate(probs):
+                best = int(row.argmax())
+                views[i] = ModelView(classes[best], float(row[best]),
+                                     {c: round(float(p), 4) for c, p in zip(classes, row)},
+                                     str(types[i]) if types is not None else None)
+        return list(zip(cleaned, matched, views))
+
+    def classify_many(self, messages: list[Message], *, now: datetime | None = None) -> list[Classification]:
+        now = now or datetime.now(self.policy_engine.calendar.tz)
+        out = []
+        for message, (text, rules, view) in zip(messages, self.analyse(messages)):
+            decision = decide(rules, view, review_below=self.decision.review_below_confidence,
+                              rule_confidence=self.decision.rule_confidence,
+                              model_raises_at=self.decision.model_raises_rule_at)
+            if decision.priority in FAILURE_PRIORITIES:
+                impact = rules.impact if rules.impact.scope != "desconocido" else self.rules.impact.find(text)
+            else:
+                impact = ImpactResult.unknown()
+            product = None
+            sla = self.policy_engine.sla.deadlines(
+                decision.priority, message.received_at or now, customer_id=message.customer_id,
+                sender=message.sender, product=product, request_type=decision.request_type)
+            out.append(Classification(message, text, rules, view, decision, impact, sla, self.model_version))
+        return out
+
+    def classify(self, message: Message, *, now: datetime | None = None) -> Classification:
+        return self.classify_many([message], now=now)[0]

@@ -1,0 +1,89 @@
+"""Scoring throughput on one core, next to spaCy's blank Spanish tokenizer on the same texts (the floor)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bench.report import Figure
+from classifier.clean import clean, spanish
+from classifier.corpus import load_rows
+from classifier.ingest import Message
+from classifier.service import Classifier, to_model_input
+from classifier.settings import get_settings
+
+
+def texts_of_length(rows, words: int, count: int, seed: int = 11) -> list[str]:
+    """Real corpus bodies cut or joined to about ``words`` words."""
+    rng = random.Random(seed)
+    bodies = [r.body for r in rows if r.body.strip()]
+    out = []
+    while len(out) < count:
+        parts, n = [], 0
+        while n < words:
+            body = rng.choice(bodies).split()
+            take = body[: words - n]
+            parts.append(" ".join(take))
+            n += len(take)
+        out.append(" ".join(parts))
+    return out
+
+
+def _rate(fn, items, repeat: int = 3) -> float:
+    best = 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(items)
+        best = max(best, len(items) / (time.perf_counter() - start))
+    return best
+
+
+def run() -> list[Figure]:
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    except (AttributeError, OSError):
+        pass
+    settings = get_settings()
+    classifier = Classifier.load(settings)
+    rows = load_rows(settings.corpus_path)
+    nlp = spanish()
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=ZoneInfo("America/Bogota"))
+    figures: list[Figure] = []
+    for name, words, target, ratio_target in (("chat (~20 words)", 20, 2000, None),
+                                              ("e-mail (~100 words)", 100, 1000, 0.35)):
+        texts = texts_of_length(rows, words, 2000)
+        messages = [Message(str(i), "email", "", t, now) for i, t in enumerate(texts)]
+        tokenizer = _rate(lambda ts: [nlp.tokenizer(t) for t in ts], texts)
+
+        def score(ms):
+            for i in range(0, len(ms), 256):
+                for c in classifier.classify_many(ms[i:i + 256], now=now):
+                    json.dumps(c.as_dict(), ensure_ascii=False)
+
+        scored = _rate(score, messages, repeat=2)
+        cleaned = [clean("", t) for t in texts]
+        rules = _rate(lambda cs: [classifier.rules.match(c) for c in cs], cleaned)
+        inputs = [to_model_input(c, classifier.rules.match(c)) for c in cleaned]
+        model_batch = _rate(lambda xs: classifier.model.model.predict_proba(xs), inputs)
+        model_single = _rate(lambda xs: [classifier.model.model.predict_proba([x]) for x in xs], inputs[:500])
+        cleaning = _rate(lambda ts: [clean("", t) for t in ts], texts)
+        figures += [
+            Figure(f"score, batch, {name}", scored, "msg/s", target),
+            Figure(f"spaCy blank tokenizer alone, {name}", tokenizer, "msg/s"),
+            Figure(f"score / tokenizer ratio, {name}", scored / tokenizer, "×", ratio_target),
+            Figure(f"clean + tokenise, {name}", 1e6 / cleaning, "µs/msg", None, higher_is_better=False),
+            Figure(f"rules alone (matching), {name}", 1e6 / rules, "µs/msg", 1000 if words == 100 else None,
+                   higher_is_better=False),
+            Figure(f"model alone, batch, {name}", 1e6 / model_batch, "µs/msg", None, higher_is_better=False),
+            Figure(f"model alone, one message per call, {name}", 1e6 / model_single, "µs/msg", None,
+                   higher_is_better=False),
+        ]
+    start = time.perf_counter()
+    Classifier.load(settings)
+    figures.append(Figure("load policy, rules and model", time.perf_counter() - start, "s", 3.0,
+                          higher_is_better=False))
+    return figures

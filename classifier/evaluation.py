@@ -1,0 +1,144 @@
+"""Evaluation: rules alone, model alone and the combination, side by side, on labelled messages."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import GroupKFold
+
+from classifier.corpus import LABELS, CorpusRow
+from classifier.decide import ModelView, decide
+from classifier.rule_engine import RuleResult
+from classifier.text_model import ModelInput, PriorityModel
+
+
+def _metrics(truth: list[str], predicted: list[str], review: list[bool] | None = None) -> dict:
+    p, r, f, s = precision_recall_fscore_support(truth, predicted, labels=list(LABELS), zero_division=0)
+    out = {
+        "macro_f1": round(float(f1_score(truth, predicted, labels=list(LABELS), average="macro", zero_division=0)), 4),
+        "accuracy": round(float(np.mean([a == b for a, b in zip(truth, predicted)])), 4) if truth else 0.0,
+        "per_class": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                            "f1": round(float(f[i]), 4), "support": int(s[i])} for i, lab in enumerate(LABELS)},
+        "confusion_matrix": {"labels": list(LABELS),
+                             "rows_truth_cols_predicted": confusion_matrix(truth, predicted, labels=list(LABELS)).tolist()},
+    }
+    if review is not None:
+        kept = [(a, b) for a, b, rv in zip(truth, predicted, review) if not rv]
+        out["review_share"] = round(float(np.mean(review)), 4) if review else 0.0
+        out["accuracy_not_reviewed"] = round(float(np.mean([a == b for a, b in kept])), 4) if kept else 0.0
+    return out
+
+
+def _views(model: PriorityModel, inputs: list[ModelInput]) -> list[ModelView]:
+    probs = model.predict_proba(inputs)
+    classes = list(model.classes_)
+    views = []
+    for row in probs:
+        best = int(row.argmax())
+        views.append(ModelView(classes[best], float(row[best]), {c: float(v) for c, v in zip(classes, row)}))
+    return views
+
+
+def evaluate_prepared(model: PriorityModel | None, prepared: list[tuple[ModelInput, RuleResult]],
+                      rows: list[CorpusRow], *, decision) -> dict:
+    """Three systems on the same messages: rules with the default, model alone, rules plus model."""
+    truth = [r.label for r in rows]
+    results = [p[1] for p in prepared]
+    rules_default = [res.priority or "baja" for res in results]
+    out = {"rows": len(rows), "rules_with_default": _metrics(truth, rules_default)}
+    if model is not None:
+        views = _views(model, [p[0] for p in prepared])
+        out["model_alone"] = _metrics(truth, [v.priority for v in views],
+                                      [v.confidence < decision.review_below_confidence for v in views])
+        decisions = [decide(res, v, review_below=decision.review_below_confidence,
+                            rule_confidence=decision.rule_confidence, model_raises_at=decision.model_raises_rule_at)
+                     for res, v in zip(results, views)]
+        out["rules_plus_model"] = _metrics(truth, [d.priority for d in decisions], [d.needs_review for d in decisions])
+        out["rules_plus_model"]["source"] = dict(Counter(d.source for d in decisions))
+        out["errors"] = [
+            {"id": r.id, "label": r.label, "predicted": d.priority, "source": d.source,
+             "confidence": d.confidence, "rules": res.fired_ids}
+            for r, d, res in zip(rows, decisions, results) if d.priority != r.label
+        ]
+    return out
+
+
+def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[CorpusRow]) -> dict:
+    """Rule precision and coverage, per-rule figures, impact accuracy and the wrong decisions."""
+    decided = [(r, res) for r, (_, res) in zip(rows, prepared) if res.priority is not None]
+    correct = sum(1 for r, res in decided if res.priority == r.label)
+    per_rule: dict[str, Counter] = defaultdict(Counter)
+    for r, (_, res) in zip(rows, prepared):
+        for hit in res.hits:
+            per_rule[hit.rule_id]["fired"] += 1
+            per_rule[hit.rule_id]["label_agrees"] += hit.priority == r.label
+        if res.deciding is not None:
+            per_rule[res.deciding.rule_id]["decided"] += 1
+            per_rule[res.deciding.rule_id]["decided_right"] += res.priority == r.label
+    stated = [(r, res) for r, (_, res) in zip(rows, prepared) if r.impact != "desconocido"]
+    impact_right = sum(1 for r, res in stated if res.impact.scope == r.impact)
+    return {
+        "rows": len(rows),
+        "decided": len(decided),
+        "coverage": round(len(decided) / len(rows), 4) if rows else 0.0,
+        "precision": round(correct / len(decided), 4) if decided else 0.0,
+        "impact_stated": len(stated),
+        "impact_accuracy": round(impact_right / len(stated), 4) if stated else 0.0,
+        "per_rule": {
+            rule: {"fired": c["fired"], "decided": c["decided"],
+                   "precision": round(c["decided_right"] / c["decided"], 4) if c["decided"] else None,
+                   "label_agrees_when_fired": round(c["label_agrees"] / c["fired"], 4) if c["fired"] else None}
+            for rule, c in sorted(per_rule.items())
+        },
+        "wrong": [{"id": r.id, "label": r.label, "rules": res.priority, "rule": res.deciding.rule_id,
+                   "evidence": [e.text for e in res.deciding.evidence][:3]}
+                  for r, res in decided if res.priority != r.label],
+        "impact_wrong": [{"id": r.id, "impact": r.impact, "found": res.impact.scope, "evidence": res.impact.evidence}
+                         for r, res in stated if res.impact.scope != r.impact],
+    }
+
+
+def grouped_cross_validation(inputs: list[ModelInput], rows: list[CorpusRow], params: dict, *, folds: int = 5) -> dict:
+    """Macro-F1 over folds that keep every group whole, and the train–test gap."""
+    from classifier.training import fit_bundle
+
+    groups = [r.group for r in rows]
+    labels = np.array([r.label for r in rows])
+    scores, train_scores = [], []
+    for train_idx, test_idx in GroupKFold(n_splits=folds).split(inputs, labels, groups):
+        bundle = fit_bundle([inputs[i] for i in train_idx], [rows[i] for i in train_idx],
+                            {**params, "calibration_folds": 0})
+        model = bundle["priority"]
+        scores.append(f1_score(labels[test_idx], model.predict([inputs[i] for i in test_idx]), average="macro"))
+        train_scores.append(f1_score(labels[train_idx], model.predict([inputs[i] for i in train_idx]), average="macro"))
+    return {"folds": folds, "macro_f1_mean": round(float(np.mean(scores)), 4),
+            "macro_f1_std": round(float(np.std(scores)), 4),
+            "train_macro_f1_mean": round(float(np.mean(train_scores)), 4),
+            "gap": round(float(np.mean(train_scores) - np.mean(scores)), 4)}
+
+
+def plot_confusion(matrix: list[list[int]], path: Path, title: str) -> None:
+    """Write the confusion matrix as a PNG (rows: labelled priority, columns: predicted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = np.array(matrix)
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    ax.imshow(data, cmap="Blues")
+    ax.set_xticks(range(len(LABELS)), LABELS, rotation=30, ha="right")
+    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set_xlabel("predicha")
+    ax.set_ylabel("etiqueta")
+    ax.set_title(title)
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            ax.text(j, i, str(data[i, j]), ha="center", va="center",
+                    color="white" if data[i, j] > data.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,195 @@
+"""Compiling spaCy token patterns into fast phrase sets and windows, with the Matcher as the fallback.
+
+spaCy's ``Matcher`` tries every pattern at every token and evaluates ``IN`` lists in Python, so a few dozen
+patterns cost a millisecond on an e-mail. Most rule patterns are only alternatives of words (``LOWER`` with
+``IN``, optional tokens): those become phrases for the ``PhraseMatcher`` (a hash lookup, whatever their
+number). A pattern with one gap (``{"OP": "{,4}"}``) becomes a window between two phrase sets. Anything
+else (``LIKE_NUM``, ``REGEX``…) stays with the ``Matcher``. Rule authors keep writing spaCy patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from classifier.clean import fold, spanish
+
+MAX_PHRASES = 4000
+_GAP = re.compile(r"^\{0?,(\d+)\}$")
+_STRING_KEYS = {"LOWER", "NORM", "TEXT", "ORTH"}
+
+
+def fold_pattern(pattern: Any) -> Any:
+    """Fold accents and case in every string a pattern compares, as the text is folded."""
+    if isinstance(pattern, str):
+        return fold(pattern)
+    out = []
+    for token in pattern:
+        new = {}
+        for key, value in token.items():
+            if key.upper() in _STRING_KEYS:
+                if isinstance(value, str):
+                    value = fold(value)
+                elif isinstance(value, dict):
+                    value = {k: ([fold(x) if isinstance(x, str) else x for x in v] if isinstance(v, list)
+                                 else fold(v) if isinstance(v, str) else v)
+                             for k, v in value.items()}
+            new[key] = value
+        out.append(new)
+    return out
+
+
+def _alternatives(token: dict) -> list[str] | None:
+    keys = set(token) - {"OP"}
+    if keys != {"LOWER"} or token.get("OP") not in (None, "?"):
+        return None
+    value = token["LOWER"]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict) and set(value) == {"IN"} and all(isinstance(v, str) for v in value["IN"]):
+        return list(value["IN"])
+    return None
+
+
+def expand(pattern: list[dict]) -> list[tuple[str, ...]] | None:
+    """All word sequences a pattern of plain alternatives matches, or None when it is not that simple."""
+    seqs: list[tuple[str, ...]] = [()]
+    for token in pattern:
+        alts = _alternatives(token)
+        if alts is None:
+            return None
+        grown = [s + (a,) for s in seqs for a in alts]
+        if token.get("OP") == "?":
+            grown += seqs
+        seqs = grown
+        if len(seqs) > MAX_PHRASES:
+            return None
+    return [s for s in dict.fromkeys(seqs) if s]
+
+
+def _gap(token: dict) -> tuple[int, bool, frozenset[str]] | None:
+    """A gap token ``{OP: "{,N}"}`` with optional IS_PUNCT false / LOWER NOT_IN: (N, no punctuation, stop words)."""
+    match = _GAP.match(str(token.get("OP", "")))
+    if not match:
+        return None
+    keys = set(token) - {"OP"}
+    if not keys <= {"IS_PUNCT", "LOWER"}:
+        return None
+    no_punct = token.get("IS_PUNCT") is False
+    stop: frozenset[str] = frozenset()
+    if "LOWER" in token:
+        value = token["LOWER"]
+        if not (isinstance(value, dict) and set(value) == {"NOT_IN"}):
+            return None
+        stop = frozenset(value["NOT_IN"])
+    return int(match.group(1)), no_punct, stop
+
+
+@dataclass(frozen=True)
+class Window:
+    """A phrase from ``left`` followed, within ``gap`` tokens, by a phrase from ``right``."""
+
+    key: str
+    gap: int
+    no_punct: bool
+    stop: frozenset[str]
+
+
+@dataclass
+class CompiledPatterns:
+    """Phrases, windows and leftover Matcher patterns for many keys, matched together in one pass."""
+
+    vocab: Vocab
+    phrases: PhraseMatcher = None  # type: ignore[assignment]
+    matcher: Matcher = None  # type: ignore[assignment]
+    windows: dict[str, list[Window]] = field(default_factory=lambda: defaultdict(list))
+    _window_id: int = 0
+    matcher_patterns: int = 0
+    phrase_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.phrases = PhraseMatcher(self.vocab, attr="LOWER")
+        self.matcher = Matcher(self.vocab, validate=True)
+        self._check = Matcher(self.vocab, validate=True)
+
+    def _add_phrases(self, key: str, seqs: Iterable[tuple[str, ...]]) -> None:
+        docs = [Doc(self.vocab, words=list(s)) for s in seqs]
+        self.phrase_count += len(docs)
+        self.phrases.add(key, docs)
+
+    def add(self, key: str, pattern: Any) -> None:
+        """Add one (folded) pattern under ``key``; raises with spaCy's message when the pattern is invalid."""
+        if isinstance(pattern, str):
+            words = tuple(t.text for t in spanish().make_doc(pattern) if not t.is_space)
+            if not words:
+                raise ValueError("empty phrase")
+            self._add_phrases(key, [words])
+            return
+        if not isinstance(pattern, list) or not pattern or not all(isinstance(t, dict) for t in pattern):
+            raise ValueError("a pattern is a quoted phrase or a list of token dicts")
+        self._check.add("check", [pattern])  # spaCy's own validation, for clear errors
+        self._check.remove("check")
+        seqs = expand(pattern)
+        if seqs is not None:
+            self._add_phrases(key, seqs)
+            return
+        gaps = [i for i, t in enumerate(pattern) if _gap(t) is not None]
+        if len(gaps) == 1 and 0 < gaps[0] < len(pattern) - 1:
+            i = gaps[0]
+            left, right = expand(pattern[:i]), expand(pattern[i + 1:])
+            if left is not None and right is not None:
+                self._add_window(key, left, right, *_gap(pattern[i]))
+                return
+        if not gaps and all(_alternatives(t) is not None for t in pattern):
+            # Too many alternatives for one phrase set: two adjacent phrase sets (a window with no gap).
+            splits = [(expand(pattern[:k]), expand(pattern[k:])) for k in range(1, len(pattern))]
+            splits = [(a, b) for a, b in splits if a is not None and b is not None]
+            if splits:
+                left, right = min(splits, key=lambda ab: max(len(ab[0]), len(ab[1])))
+                self._add_window(key, left, right, 0, False, frozenset())
+                return
+        self.matcher.add(key, [pattern])
+        self.matcher_patterns += 1
+
+    def _add_window(self, key: str, left, right, gap: int, no_punct: bool, stop: frozenset[str]) -> None:
+        self._window_id += 1
+        wkey = f"{key}\x1fw{self._window_id}"
+        self._add_phrases(wkey + "\x1fa", left)
+        self._add_phrases(wkey + "\x1fb", right)
+        self.windows[key].append(Window(wkey, gap, no_punct, stop))
+
+    def __call__(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
+        """Spans per key found in ``doc``."""
+        strings = self.vocab.strings
+        found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for match_id, start, end in self.phrases(doc):
+            found[strings[match_id]].append((start, end))
+        if self.matcher_patterns:
+            for match_id, start, end in self.matcher(doc):
+                found[strings[match_id]].append((start, end))
+        for key, windows in self.windows.items():
+            for w in windows:
+                lefts = found.pop(w.key + "\x1fa", None)
+                rights = found.pop(w.key + "\x1fb", None)
+                if not lefts or not rights:
+                    continue
+                for a_start, a_end in lefts:
+                    for b_start, b_end in rights:
+                        if a_end <= b_start <= a_end + w.gap and self._gap_ok(doc, a_end, b_start, w):
+                            found[key].append((a_start, b_end))
+                            break
+        return {k: v for k, v in found.items() if "\x1f" not in k}
+
+    @staticmethod
+    def _gap_ok(doc: Doc, start: int, end: int, w: Window) -> bool:
+        for token in doc[start:end]:
+            if (w.no_punct and token.is_punct) or token.lower_ in w.stop or token.is_sent_start:
+                return False
+        return end >= len(doc) or not doc[end].is_sent_start or end == start

@@ -1,0 +1,359 @@
+"""The Spanish text model for the cases rules leave open: one calibrated linear model over n-gram features.
+
+Inputs are ``ModelInput`` objects: the spaCy tokens of the cleaned, folded message (the same tokens the rules
+matched) and the ids of the rules that fired. Word n-grams see tokens and rule ids; character n-grams see the
+text only, so typos and missing accents still land near the right words. Calibration is a single temperature
+fitted on out-of-fold scores and folded into the weights, so serving is one sparse dot product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import joblib
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.sparse import csr_matrix, hstack
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
+
+from classifier.errors import Errors, ModelError
+
+RULE_PREFIX = "regla__"
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "spacy", "joblib")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    """What the model sees of one message: its tokens (folded) and the rules that fired."""
+
+    tokens: tuple[str, ...]
+    rules: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+
+def _word_terms(item: ModelInput) -> list[str]:
+    return [t for t in item.tokens if any(c.isalnum() for c in t)] + [RULE_PREFIX + r for r in item.rules]
+
+
+def _char_text(item: ModelInput) -> str:
+    return item.text
+
+
+def _identity(value):
+    return value
+
+
+class PriorityModel(ClassifierMixin, BaseEstimator):
+    """TF-IDF words + characters → multinomial logistic regression, temperature-calibrated."""
+
+    def __init__(self, *, C=4.0, min_df=2, word_ngrams=(1, 2), char_ngrams=(2, 5), max_iter=3000,
+                 calibration_folds=5, random_state=0):
+        self.C = C
+        self.min_df = min_df
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_iter = max_iter
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
+
+    def _vectorizers(self):
+        words = TfidfVectorizer(analyzer=_identity, preprocessor=None, sublinear_tf=True, min_df=self.min_df,
+                                dtype=np.float32)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), sublinear_tf=True,
+                                min_df=self.min_df, dtype=np.float32, lowercase=False)
+        return words, chars
+
+    def _word_docs(self, X):
+        lo, hi = self.word_ngrams
+        docs = []
+        for item in X:
+            terms = _word_terms(item)
+            plain = [t for t in terms if not t.startswith(RULE_PREFIX)]
+            grams = list(terms)
+            for n in range(max(lo, 2), hi + 1):
+                grams += [" ".join(plain[i:i + n]) for i in range(len(plain) - n + 1)]
+            docs.append(grams)
+        return docs
+
+    def _features(self, X, *, fit: bool = False):
+        if fit:
+            self.words_, self.chars_ = self._vectorizers()
+            return hstack([self.words_.fit_transform(self._word_docs(X)),
+                           self.chars_.fit_transform([_char_text(x) for x in X])]).tocsr()
+        return self._fast_features(X)
+
+    def _reference_features(self, X):
+        """The same matrix through scikit-learn's own ``transform`` (slow; kept to test the fast path)."""
+        return hstack([self.words_.transform(self._word_docs(X)),
+                       self.chars_.transform([_char_text(x) for x in X])]).tocsr()
+
+    def _fast_features(self, X):
+        """TF-IDF rows built from per-word caches: ``char_wb`` n-grams never cross a word, so each word's n-gram
+        counts are computed once; a message's counts are then (message × word counts) @ (word × n-gram counts)."""
+        word_block = _tfidf_rows(self._word_counts(X), self.words_.idf_, len(self.words_.vocabulary_))
+        char_block = _tfidf_rows(self._char_counts(X), self.chars_.idf_, len(self.chars_.vocabulary_))
+        return hstack([word_block, char_block], format="csr")
+
+    def _word_counts(self, X):
+        vocab = self.words_.vocabulary_
+        indptr, indices = [0], []
+        for grams in self._word_docs(X):
+            indices.extend(j for j in map(vocab.get, grams) if j is not None)
+            indptr.append(len(indices))
+        data = np.ones(len(indices), dtype=np.float32)
+        m = csr_matrix((data, np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
+                       shape=(len(X), len(vocab)))
+        m.sum_duplicates()
+        return m
+
+    def _char_counts(self, X):
+        cache = self.__dict__.setdefault("_char_cache", {})
+        if len(cache) > 200_000:
+            cache.clear()
+        vocab = self.chars_.vocabulary_
+        analyzer = self.__dict__.get("_char_analyzer") or self.__dict__.setdefault("_char_analyzer",
+                                                                                   self.chars_.build_analyzer())
+        local: dict[str, int] = {}
+        rows: list[tuple[np.ndarray, np.ndarray]] = []
+        indptr, indices = [0], []
+        for item in X:
+            for word in item.text.split():
+                k = local.get(word)
+                if k is None:
+                    entry = cache.get(word)
+                    if entry is None:
+                        counts: dict[int, int] = {}
+                        for g in analyzer(word):
+                            j = vocab.get(g)
+                            if j is not None:
+                                counts[j] = counts.get(j, 0) + 1
+                        entry = (np.fromiter(counts.keys(), dtype=np.int32, count=len(counts)),
+                                 np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
+                        cache[word] = entry
+                    k = local[word] = len(rows)
+                    rows.append(entry)
+                indices.append(k)
+            indptr.append(len(indices))
+        docs = csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                           np.asarray(indptr)), shape=(len(X), len(rows)))
+        word_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        if rows:
+            word_indptr[1:] = np.cumsum([len(r[0]) for r in rows])
+            words = csr_matrix((np.concatenate([r[1] for r in rows]), np.concatenate([r[0] for r in rows]),
+                                word_indptr), shape=(len(rows), len(vocab)))
+        else:
+            words = csr_matrix((0, len(vocab)), dtype=np.float32)
+        return (docs @ words).tocsr()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_char_cache", None)
+        state.pop("_char_analyzer", None)
+        state.pop("_coef_t", None)
+        return state
+
+    def _linear(self):
+        return LogisticRegression(C=self.C, max_iter=self.max_iter)
+
+    def fit(self, X, y):
+        """Fit features and weights on all data; calibrate one temperature on out-of-fold scores."""
+        if not self.C > 0:
+            raise ValueError(f"The 'C' parameter of PriorityModel must be > 0. Got {self.C!r} instead.")
+        if self.min_df < 1:
+            raise ValueError(f"The 'min_df' parameter of PriorityModel must be >= 1. Got {self.min_df!r} instead.")
+        X = list(X)
+        y = np.asarray(y)
+        features = self._features(X, fit=True)
+        self.classes_ = np.unique(y)
+        self.temperature_ = 1.0
+        if self.calibration_folds and self.calibration_folds > 1:
+            scores = np.zeros((len(y), len(self.classes_)))
+            folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
+            for train_idx, held_idx in folds.split(features, y):
+                part = self._linear().fit(features[train_idx], y[train_idx])
+                scores[held_idx] = part.decision_function(features[held_idx])
+            codes = np.searchsorted(self.classes_, y)
+
+            def loss(t: float) -> float:
+                return -float(np.mean(log_softmax(scores / t, axis=1)[np.arange(len(y)), codes]))
+
+            self.temperature_ = float(minimize_scalar(loss, bounds=(0.05, 20.0), method="bounded").x)
+        final = self._linear().fit(features, y)
+        self.coef_ = (final.coef_ / self.temperature_).astype(np.float32)
+        self.intercept_ = (final.intercept_ / self.temperature_).astype(np.float32)
+        return self
+
+    def decision_function(self, X):
+        check_is_fitted(self, ["coef_", "intercept_"])
+        X = list(X)
+        if len(X) <= 4:  # one message from the API: no sparse-matrix machinery, a gather and a dot
+            return np.vstack([self._one_row_scores(x) for x in X]) if X else np.zeros((0, len(self.classes_)))
+        features = self._features(X)
+        return features @ self.coef_.T + self.intercept_
+
+    def _one_row_scores(self, item: ModelInput) -> np.ndarray:
+        coef_t = self.__dict__.get("_coef_t")
+        if coef_t is None:
+            coef_t = self._coef_t = np.ascontiguousarray(self.coef_.T)
+        word_vocab = self.words_.vocabulary_
+        counts: dict[int, int] = {}
+        for j in map(word_vocab.get, self._word_docs([item])[0]):
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        scores = self.intercept_.astype(np.float64).copy()
+        scores += _block_scores(counts, self.words_.idf_, coef_t, 0)
+        cache = self.__dict__.setdefault("_char_cache", {})
+        analyzer = self.__dict__.get("_char_analyzer") or self.__dict__.setdefault("_char_analyzer",
+                                                                                   self.chars_.build_analyzer())
+        char_vocab = self.chars_.vocabulary_
+        idx, cnt = [], []
+        for word in item.text.split():
+            entry = cache.get(word)
+            if entry is None:
+                found: dict[int, int] = {}
+                for g in analyzer(word):
+                    j = char_vocab.get(g)
+                    if j is not None:
+                        found[j] = found.get(j, 0) + 1
+                entry = cache[word] = (np.fromiter(found.keys(), dtype=np.int32, count=len(found)),
+                                       np.fromiter(found.values(), dtype=np.float32, count=len(found)))
+            idx.append(entry[0])
+            cnt.append(entry[1])
+        if idx:
+            cols, inverse = np.unique(np.concatenate(idx), return_inverse=True)
+            totals = np.bincount(inverse, weights=np.concatenate(cnt))
+            vals = (1.0 + np.log(totals)) * self.chars_.idf_[cols]
+            vals /= np.sqrt(np.dot(vals, vals)) or 1.0
+            scores += vals @ coef_t[cols + len(word_vocab)]
+        return scores
+
+    def predict_proba(self, X):
+        return softmax(self.decision_function(X), axis=1)
+
+    def predict(self, X):
+        scores = self.decision_function(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _block_scores(counts: dict[int, float], idf: np.ndarray, coef_t: np.ndarray, offset: int) -> np.ndarray:
+    """Class scores of one L2-normalised sublinear TF-IDF block: values gathered against the weights."""
+    if not counts:
+        return np.zeros(coef_t.shape[1])
+    cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+    vals = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[cols]
+    vals /= np.sqrt(np.dot(vals, vals)) or 1.0
+    return vals @ coef_t[cols + offset]
+
+
+def _tfidf_rows(counts, idf: np.ndarray, width: int):
+    """Sublinear TF-IDF with L2-normalised rows, as ``TfidfVectorizer(sublinear_tf=True)`` computes it."""
+    counts = counts.tocsr()
+    counts.sum_duplicates()
+    counts.data = ((1.0 + np.log(counts.data)) * idf[counts.indices]).astype(np.float32)
+    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    counts.data /= np.repeat(norms, np.diff(counts.indptr)).astype(np.float32)
+    counts.sort_indices()
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------- persistence
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    versions = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    return versions
+
+
+@dataclass
+class LoadedModel:
+    """A verified model and its manifest entry."""
+
+    model: PriorityModel
+    request_type_model: PriorityModel | None
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return self.manifest["model_version"]
+
+
+def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, metrics: dict, params: dict) -> dict:
+    """Write ``priority-<version>.joblib`` and make it current in ``manifest.json``; earlier ones are kept."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    version = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{training_data_sha256[:8]}"
+    artefact = models_dir / f"priority-{version}.joblib"
+    joblib.dump(bundle, artefact, compress=3)
+    entry = {
+        "model_version": version,
+        "artefact": artefact.name,
+        "sha256": file_sha256(artefact),
+        "training_data_sha256": training_data_sha256,
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "libraries": library_versions(),
+        "params": params,
+        "metrics": metrics,
+    }
+    manifest_path = models_dir / "manifest.json"
+    previous: list[dict] = []
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text("utf-8"))
+        previous = [old["current"], *old.get("previous", [])] if "current" in old else []
+    manifest = {"current": entry, "previous": previous}
+    tmp = manifest_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    tmp.replace(manifest_path)
+    return entry
+
+
+def read_manifest(models_dir: Path) -> dict:
+    path = Path(models_dir) / "manifest.json"
+    if not path.exists():
+        raise ModelError(Errors.M302.format(file=path))
+    return json.loads(path.read_text("utf-8"))
+
+
+def load_model(models_dir: Path, entry: dict | None = None) -> LoadedModel:
+    """Load the current (or given) artefact only if its sha256 matches the manifest."""
+    entry = entry or read_manifest(models_dir)["current"]
+    path = Path(models_dir) / entry["artefact"]
+    if not path.exists():
+        raise ModelError(Errors.M303.format(file=path))
+    actual = file_sha256(path)
+    if actual != entry["sha256"]:
+        raise ModelError(Errors.M301.format(file=path, actual=actual[:12], expected=entry["sha256"][:12]))
+    bundle = joblib.load(path)
+    return LoadedModel(bundle["priority"], bundle.get("request_type"), entry)
+
+
+def versions_match(entry: dict) -> bool:
+    """True when the libraries that pickled the model are the ones installed now."""
+    now = library_versions()
+    return all(entry.get("libraries", {}).get(lib) == now.get(lib) for lib in ("scikit-learn", "numpy", "scipy"))

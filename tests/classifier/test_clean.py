@@ -1,0 +1,56 @@
+"""E-mail clean-up and accent folding keep offsets back to the original text."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier.clean import clean, fold
+
+
+def test_fold_is_one_character_for_one():
+    for text in ("Caído", "CONTRASEÑA", "pingüino", "niño ñandú", "İstanbul"):
+        assert len(fold(text)) == len(text)
+    assert fold("Caído ÑANDÚ") == "caido nandu"
+
+
+@pytest.mark.parametrize(
+    ("body", "gone"),
+    [
+        ("Gracias.\n\nEl lun, 3 nov 2025 a las 9:12, Soporte <s@x.co> escribió:\n> la plataforma caída", "caída"),
+        ("Mire esto\n> línea citada con caída\n> otra", "citada"),
+        ("Sigue igual.\n\n-----Mensaje original-----\nDe: Soporte\nEnviado: lunes\nAsunto: caída", "Asunto"),
+        ("No abre el portal.\n\nAtentamente,\nMaría Pérez\nRectora\nColegio X", "Rectora"),
+        ("No abre el portal.\n--\nMaría Pérez", "María"),
+        ("No abre el portal.\n\nAVISO LEGAL: Este mensaje es confidencial y para uso exclusivo del destinatario. "
+         "Si lo recibió por error, elimínelo.", "confidencial"),
+        ("Buenos días,\n\nNo abre el portal.", "Buenos"),
+    ],
+)
+def test_noise_is_removed_before_matching(body, gone):
+    assert gone not in clean("", body).text
+
+
+def test_forwarded_body_is_kept_but_its_headers_go():
+    body = ("Les reenvío.\n\n---------- Mensaje reenviado ----------\nDe: Coordinación <c@x.co>\n"
+            "Fecha: mar, 25 nov 2025\nAsunto: notas\nPara: sistemas@x.co\n\nNingún docente puede subir notas.")
+    text = clean("", body).text
+    assert "Ningún docente puede subir notas" in text and "Fecha:" not in text
+
+
+def test_offsets_map_back_to_the_original():
+    subject, body = "RE: Urgente", "Buenos días,\n\nLa plataforma está CAÍDA.\n\nGracias"
+    c = clean(subject, body)
+    start = c.folded.index("caida")
+    o_start, o_end = c.to_original(start, start + len("caida"))
+    assert c.original[o_start:o_end] == "CAÍDA"
+    assert c.field_of(o_start)[0] == "body"
+
+
+def test_long_messages_are_truncated_and_say_so():
+    c = clean("", "la plataforma no carga. " * 5000, max_chars=2000)
+    assert c.truncated and len(c.text) <= 2000
+
+
+def test_empty_body_with_subject():
+    c = clean("Urgente", "")
+    assert c.text.strip() == "Urgente" and not c.truncated

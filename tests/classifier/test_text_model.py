@@ -1,0 +1,87 @@
+"""The text model follows scikit-learn conventions, is reproducible, and refuses tampered artefacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from classifier.corpus import load_rows
+from classifier.errors import ModelError
+from classifier.rule_engine import RuleEngine
+from classifier.text_model import PriorityModel, load_model, save_model
+from classifier.training import fit_bundle, prepare
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def sample():
+    rows = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "train"][::5]
+    prepared = prepare(rows, RuleEngine.from_dir(ROOT / "rules/prioridad"))
+    return [p[0] for p in prepared], rows
+
+
+def test_constructor_only_stores_parameters():
+    model = PriorityModel(C=2.0, min_df=1)
+    assert model.get_params()["C"] == 2.0 and clone(model).get_params()["min_df"] == 1
+    assert not hasattr(model, "coef_")
+
+
+def test_invalid_parameter_fails_at_fit(sample):
+    inputs, rows = sample
+    with pytest.raises(ValueError, match="'C' parameter"):
+        PriorityModel(C=0).fit(inputs, [r.label for r in rows])
+
+
+def test_predict_before_fit_raises(sample):
+    with pytest.raises(NotFittedError):
+        PriorityModel().predict(sample[0][:2])
+
+
+def test_same_data_and_seed_give_the_same_model(sample):
+    inputs, rows = sample
+    labels = [r.label for r in rows]
+    a = PriorityModel(random_state=3).fit(inputs, labels).predict_proba(inputs[:50])
+    b = PriorityModel(random_state=3).fit(inputs, labels).predict_proba(inputs[:50])
+    assert np.allclose(a, b)
+    assert np.allclose(a.sum(axis=1), 1.0)
+
+
+def test_tampered_artefact_is_refused(sample, tmp_path):
+    inputs, rows = sample
+    bundle = fit_bundle(inputs, rows, {"C": 4.0, "min_df": 2, "word_ngrams": [1, 2], "char_ngrams": [2, 5],
+                                       "random_state": 0, "calibration_folds": 0})
+    entry = save_model(tmp_path, bundle, training_data_sha256="0" * 64, metrics={}, params={})
+    assert load_model(tmp_path).version == entry["model_version"]
+    artefact = tmp_path / entry["artefact"]
+    data = bytearray(artefact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artefact.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match its manifest"):
+        load_model(tmp_path)
+
+
+def test_missing_manifest_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="no model manifest"):
+        load_model(tmp_path)
+
+
+def test_shipped_model_loads_and_its_hash_matches():
+    manifest = json.loads((ROOT / "models/manifest.json").read_text("utf-8"))
+    loaded = load_model(ROOT / "models")
+    assert loaded.version == manifest["current"]["model_version"]
+    assert manifest["current"]["metrics"]["macro_f1"] >= 0.88
+
+
+def test_fast_features_equal_scikit_learn_transform(sample):
+    inputs, rows = sample
+    model = PriorityModel(calibration_folds=0).fit(inputs, [r.label for r in rows])
+    reference = model._reference_features(inputs).toarray()
+    assert np.allclose(model._fast_features(inputs).toarray(), reference, atol=1e-5)
+    batch = model.predict_proba(inputs[:40])
+    single = np.vstack([model.predict_proba([x]) for x in inputs[:40]])
+    assert np.allclose(batch, single, atol=1e-5)
