@@ -9,6 +9,8 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import spacy
+
 from bench.report import Figure
 from classifier.clean import clean, spanish
 from classifier.corpus import load_rows
@@ -57,13 +59,18 @@ def run() -> list[Figure]:
                                               ("e-mail (~100 words)", 100, 1000, 0.35)):
         texts = texts_of_length(rows, words, 2000)
         messages = [Message(str(i), "email", "", t, now) for i, t in enumerate(texts)]
-        tokenizer = _rate(lambda ts: [nlp.tokenizer(t) for t in ts], texts)
 
         def score(ms):
             for i in range(0, len(ms), 256):
                 for c in classifier.classify_many(ms[i:i + 256], now=now):
                     json.dumps(c.as_dict(), ensure_ascii=False)
 
+        # First pass over texts neither has seen (as in production), each with its own tokenizer cache:
+        # the scoring flow first, then a fresh blank tokenizer.
+        scored_first = _rate(score, messages, repeat=1)
+        fresh = spacy.blank("es")
+        tokenizer_first = _rate(lambda ts: [fresh.tokenizer(t) for t in ts], texts, repeat=1)
+        tokenizer = _rate(lambda ts: [nlp.tokenizer(t) for t in ts], texts)
         scored = _rate(score, messages, repeat=2)
         cleaned = [clean("", t) for t in texts]
         rules = _rate(lambda cs: [classifier.rules.match(c) for c in cs], cleaned)
@@ -72,9 +79,13 @@ def run() -> list[Figure]:
         model_single = _rate(lambda xs: [classifier.model.model.predict_proba([x]) for x in xs], inputs[:500])
         cleaning = _rate(lambda ts: [clean("", t) for t in ts], texts)
         figures += [
-            Figure(f"score, batch, {name}", scored, "msg/s", target),
-            Figure(f"spaCy blank tokenizer alone, {name}", tokenizer, "msg/s"),
-            Figure(f"score / tokenizer ratio, {name}", scored / tokenizer, "×", ratio_target),
+            Figure(f"score, batch, {name}", scored, "msg/s", target, note="texts seen before (warm caches)"),
+            Figure(f"spaCy blank tokenizer alone, {name}", tokenizer, "msg/s", note="warm cache"),
+            Figure(f"score / tokenizer ratio, {name}", scored / tokenizer, "×", ratio_target, note="warm caches"),
+            Figure(f"score, first pass over unseen texts, {name}", scored_first, "msg/s", target),
+            Figure(f"spaCy blank tokenizer alone, first pass, {name}", tokenizer_first, "msg/s"),
+            Figure(f"score / tokenizer ratio, first pass, {name}", scored_first / tokenizer_first, "×",
+                   ratio_target),
             Figure(f"clean + tokenise, {name}", 1e6 / cleaning, "µs/msg", None, higher_is_better=False),
             Figure(f"rules alone (matching), {name}", 1e6 / rules, "µs/msg", 1000 if words == 100 else None,
                    higher_is_better=False),

@@ -11,10 +11,11 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import spacy
 from spacy.language import Language
+from spacy.attrs import IS_PUNCT, IS_SPACE, LIKE_NUM, ORTH
 from spacy.tokens import Doc
 
 # Lines that start a quoted previous reply: everything from here to the end of the body is history.
@@ -63,42 +64,36 @@ _CLOSING_LINE = re.compile(
 )
 _SIGNATURE_LINE_MAX = 70  # after a closing formula, shorter lines are taken as the signature block
 
-_FOLD_TABLE: dict[int, str] = {}
-
-
 def _fold_char(ch: str) -> str:
     base = unicodedata.normalize("NFD", ch)
     kept = "".join(c for c in base if not unicodedata.combining(c))
     return kept if len(kept) == 1 else ch
 
 
+# Lower-case and accent folding as one str.translate table (C speed); every entry maps one character to one.
+_FOLD_TABLE = {}
+for _code in range(0x80, 0x2000):
+    _ch = chr(_code)
+    _low = _ch.lower()
+    _folded = _fold_char(_low) if len(_low) == 1 else _ch
+    if _folded != _ch:
+        _FOLD_TABLE[_code] = _folded
+for _code in range(ord("A"), ord("Z") + 1):
+    _FOLD_TABLE[_code] = chr(_code).lower()
+
+
 def fold(text: str) -> str:
     """Lower-case and strip accents one character for one ("Caído" → "caido"), keeping offsets."""
-    lowered = text.lower()
-    if len(lowered) != len(text):  # a few characters change length when lower-cased (e.g. "İ")
-        lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    out = []
-    for ch in lowered:
-        if ord(ch) < 128:
-            out.append(ch)
-            continue
-        mapped = _FOLD_TABLE.get(ord(ch))
-        if mapped is None:
-            mapped = _fold_char(ch)
-            _FOLD_TABLE[ord(ch)] = mapped
-        out.append(mapped)
-    return "".join(out)
+    return text.translate(_FOLD_TABLE)
 
 
 @lru_cache(maxsize=1)
 def spanish() -> Language:
-    """The one blank Spanish pipeline (tokenizer + rule-based sentence splitter) every step shares."""
-    nlp = spacy.blank("es")
-    nlp.add_pipe("sentencizer")
-    return nlp
+    """The one blank Spanish pipeline every step shares (tokenizer only: sentences come from ``sentences``)."""
+    return spacy.blank("es")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CleanText:
     """A message after clean-up: folded text, its tokens, and the way back to the original."""
 
@@ -130,9 +125,36 @@ class CleanText:
         offset = original_start - (self.subject_length + 1 if self.subject_length else 0)
         return "body", max(offset, 0)
 
-    @property
-    def words(self) -> list[str]:
-        return [t.text for t in self.doc if not (t.is_punct or t.is_space)]
+    @cached_property
+    def tokens(self) -> tuple[str, ...]:
+        """Token texts (folded), read once from the Doc's arrays instead of token by token."""
+        strings = self.doc.vocab.strings
+        return tuple(strings[h] for h in self.doc.to_array(ORTH).tolist())
+
+    @cached_property
+    def sentences(self) -> tuple[tuple[int, int], ...]:
+        """Sentence (start, end) per token: a sentence ends after . ! ? … or a line break; ¿ and ¡ open one."""
+        bounds: list[tuple[int, int]] = []
+        start = 0
+        toks = self.tokens
+        for i, tok in enumerate(toks):
+            if i > start and tok in ("¿", "¡"):
+                bounds.append((start, i))
+                start = i
+            elif tok in (".", "!", "?", "…", "...") or "\n" in tok:
+                bounds.append((start, i + 1))
+                start = i + 1
+        if start < len(toks):
+            bounds.append((start, len(toks)))
+        out: list[tuple[int, int]] = []
+        for a, b in bounds:
+            out.extend([(a, b)] * (b - a))
+        return tuple(out)
+
+    @cached_property
+    def token_flags(self):
+        """Per token: is punctuation, is space, looks like a number (numpy array, one row per token)."""
+        return self.doc.to_array([IS_PUNCT, IS_SPACE, LIKE_NUM]).reshape(-1, 3)
 
 
 def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
@@ -222,7 +244,7 @@ def clean(subject: str, body: str, *, max_chars: int = 20000) -> CleanText:
         add(offset + start, text)
     text = "".join(pieces)
     folded = fold(text)
-    doc = spanish()(folded)
+    doc = spanish().make_doc(folded)
     return CleanText(original, len(subject), text, folded, doc, tuple(chunks), tuple(dict.fromkeys(removed)),
                      truncated)
 

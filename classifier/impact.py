@@ -106,10 +106,10 @@ class ImpactFinder:
 
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
-        words = [t.text for t in clean.doc]
+        words = clean.tokens
         numbers = _numbers(words)
         for i, (value, end) in numbers.items():
-            if end < len(words) and (words[end] == "%" or words[end:end + 2] == ["por", "ciento"]):
+            if end < len(words) and (words[end] == "%" or words[end:end + 2] == ("por", "ciento")):
                 if 0 < value <= 100:
                     return self._share(value, " ".join(words[i:end + 1]), f"{value:g} % de los usuarios")
         for i, (part, end) in numbers.items():
@@ -139,7 +139,7 @@ class ImpactFinder:
     def find(self, clean: CleanText) -> ImpactResult:
         """The first group, in file order, whose cues appear; ``numero`` stands for percentages and counts."""
         doc = clean.doc
-        found = {key: doc[spans[0][0]:spans[0][1]].text for key, spans in self.patterns(doc).items()}
+        found = {key: doc[spans[0][0]:spans[0][1]].text for key, spans in self.patterns(doc, clean.sentences).items()}
         for group in self.groups:
             if group.scope == NUMERIC:
                 numeric = self._numeric(clean)
@@ -150,7 +150,7 @@ class ImpactFinder:
         return ImpactResult.unknown()
 
 
-def _numbers(words: list[str]) -> dict[int, tuple[float, int]]:
+def _numbers(words: tuple[str, ...]) -> dict[int, tuple[float, int]]:
     """Token index → (value, index after it) for "12", "12,5", "doce", "treinta y cinco"."""
     out: dict[int, tuple[float, int]] = {}
     i = 0
@@ -170,14 +170,14 @@ def _numbers(words: list[str]) -> dict[int, tuple[float, int]]:
     return out
 
 
-def _total_after(words: list[str], numbers: dict, end: int) -> tuple[float, int] | None:
+def _total_after(words: tuple[str, ...], numbers: dict, end: int) -> tuple[float, int] | None:
     """ "N [up to 3 words] de [los|las|cada…] M" → (M, index after M)."""
     for j in range(end, min(end + 4, len(words))):
         if words[j] in _OF:
             k = j + 1
             while k < len(words) and words[k] in _DETERMINERS:
                 k += 1
-            if words[k:k + 3] == ["un", "total", "de"]:
+            if words[k:k + 3] == ("un", "total", "de"):
                 k += 3
             if k in numbers:
                 return numbers[k][0], numbers[k][1]
@@ -187,7 +187,7 @@ def _total_after(words: list[str], numbers: dict, end: int) -> tuple[float, int]
     return None
 
 
-def _total_before(words: list[str], numbers: dict, i: int) -> tuple[float, int] | None:
+def _total_before(words: tuple[str, ...], numbers: dict, i: int) -> tuple[float, int] | None:
     """ "de las 80 familias …, 6" → (80, index of "de") when the part follows a comma."""
     if i < 2 or words[i - 1] not in (",", "a", "en", "solo") or (words[i - 1] != "," and words[i - 2] != ","):
         return None

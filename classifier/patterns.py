@@ -94,12 +94,31 @@ def _gap(token: dict) -> tuple[int, bool, frozenset[str]] | None:
 
 @dataclass(frozen=True)
 class Window:
-    """A phrase from ``left`` followed, within ``gap`` tokens, by a phrase from ``right``."""
+    """A phrase from ``left`` followed, within ``gap`` tokens, by a phrase from ``right``.
+
+    With ``one`` the gap is exactly one token of ``kind`` ("any", "number", "punct"); ``left`` or ``right``
+    may then be empty (the pattern starts or ends with that token).
+    """
 
     key: str
     gap: int
     no_punct: bool
     stop: frozenset[str]
+    one: bool = False
+    kind: str = "any"
+    has_left: bool = True
+    has_right: bool = True
+
+
+def _single(token: dict) -> str | None:
+    """A token that stands for exactly one word: "any" ({}) or "number" ({LIKE_NUM: true})."""
+    if token == {}:
+        return "any"
+    if token == {"LIKE_NUM": True}:
+        return "number"
+    if token == {"IS_PUNCT": True}:
+        return "punct"
+    return None
 
 
 @dataclass
@@ -147,6 +166,21 @@ class CompiledPatterns:
             if left is not None and right is not None:
                 self._add_window(key, left, right, *_gap(pattern[i]))
                 return
+        singles = [i for i, t in enumerate(pattern) if _single(t) is not None]
+        if not gaps and len(singles) == 1:
+            i = singles[0]
+            left = expand(pattern[:i]) if i > 0 else []
+            right = expand(pattern[i + 1:]) if i < len(pattern) - 1 else []
+            if left is not None and right is not None and (left or right):
+                self._window_id += 1
+                wkey = f"{key}\x1fw{self._window_id}"
+                if left:
+                    self._add_phrases(wkey + "\x1fa", left)
+                if right:
+                    self._add_phrases(wkey + "\x1fb", right)
+                self.windows[key].append(Window(wkey, 1, False, frozenset(), one=True, kind=_single(pattern[i]),
+                                                has_left=bool(left), has_right=bool(right)))
+                return
         if not gaps and all(_alternatives(t) is not None for t in pattern):
             # Too many alternatives for one phrase set: two adjacent phrase sets (a window with no gap).
             splits = [(expand(pattern[:k]), expand(pattern[k:])) for k in range(1, len(pattern))]
@@ -165,8 +199,8 @@ class CompiledPatterns:
         self._add_phrases(wkey + "\x1fb", right)
         self.windows[key].append(Window(wkey, gap, no_punct, stop))
 
-    def __call__(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
-        """Spans per key found in ``doc``."""
+    def __call__(self, doc: Doc, sentences=None) -> dict[str, list[tuple[int, int]]]:
+        """Spans per key found in ``doc``; windows never cross a sentence (``sentences``: (start, end) per token)."""
         strings = self.vocab.strings
         found: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for match_id, start, end in self.phrases(doc):
@@ -178,18 +212,42 @@ class CompiledPatterns:
             for w in windows:
                 lefts = found.pop(w.key + "\x1fa", None)
                 rights = found.pop(w.key + "\x1fb", None)
+                if w.one:
+                    self._single_window(doc, w, lefts, rights, found[key])
+                    continue
                 if not lefts or not rights:
                     continue
                 for a_start, a_end in lefts:
                     for b_start, b_end in rights:
-                        if a_end <= b_start <= a_end + w.gap and self._gap_ok(doc, a_end, b_start, w):
+                        if (a_end <= b_start <= a_end + w.gap and self._gap_ok(doc, a_end, b_start, w)
+                                and (sentences is None or sentences[a_start] == sentences[b_start])):
                             found[key].append((a_start, b_end))
                             break
-        return {k: v for k, v in found.items() if "\x1f" not in k}
+        return {k: v for k, v in found.items() if v and "\x1f" not in k}
+
+    @staticmethod
+    def _single_window(doc: Doc, w: Window, lefts, rights, out: list) -> None:
+        def fits(i: int) -> bool:
+            if not 0 <= i < len(doc):
+                return False
+            if w.kind == "number":
+                return doc[i].like_num
+            return doc[i].is_punct if w.kind == "punct" else True
+
+        if w.has_left and w.has_right:
+            if lefts and rights:
+                starts = {b_start: b_end for b_start, b_end in rights}
+                out.extend((a, starts[e + 1]) for a, e in lefts if e + 1 in starts and fits(e))
+        elif w.has_left and lefts:
+            out.extend((a, e + 1) for a, e in lefts if fits(e))
+            if w.kind == "punct":  # the end of the message closes a phrase like a full stop
+                out.extend((a, e) for a, e in lefts if e == len(doc))
+        elif w.has_right and rights:
+            out.extend((b - 1, e) for b, e in rights if fits(b - 1))
 
     @staticmethod
     def _gap_ok(doc: Doc, start: int, end: int, w: Window) -> bool:
         for token in doc[start:end]:
-            if (w.no_punct and token.is_punct) or token.lower_ in w.stop or token.is_sent_start:
+            if (w.no_punct and token.is_punct) or token.lower_ in w.stop:
                 return False
-        return end >= len(doc) or not doc[end].is_sent_start or end == start
+        return True

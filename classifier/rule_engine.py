@@ -8,6 +8,7 @@ hypothetical ("¿qué pasa si se cae?") or already resolved ("ya quedó").
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from classifier.impact import ImpactFinder, ImpactResult
 from classifier.patterns import CompiledPatterns, fold_pattern
 from classifier.yamlfile import describe_validation, read_yaml
 
+_HAS_LETTER = re.compile(r"[^\W\d_]")
 PRIORITIES = ("muy_baja", "muy_alta", "alta", "media", "baja")  # the policy's decision order
 REQUEST_TYPES = ("incidente", "acceso", "queja", "sugerencia", "desarrollo", "consulta", "incompleto", "otro")
 CONTEXT_KINDS = ("negacion", "hipotetico", "resuelto")
@@ -233,28 +235,25 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ matching
 
-    def _context_spans(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
-        return self.context(doc)
-
-    def _suppression(self, doc: Doc, start: int, end: int, kinds: list[str],
+    def _suppression(self, sentences, start: int, end: int, kinds: list[str],
                      cues: dict[str, list[tuple[int, int]]]) -> str | None:
-        sent = doc[start].sent
+        sent_start, sent_end = sentences[start]
         if "negacion" in kinds:
             window = self.windows["negacion"]
             for a, b in cues.get("negacion", ()):
-                if b <= start and start - b <= window and a >= sent.start:
+                if b <= start and start - b <= window and a >= sent_start:
                     return "negacion"
                 if a < start < b:  # the cue runs into the hit ("no reclamo")
                     return "negacion"
         if "hipotetico" in kinds:
             window = self.windows["hipotetico"]
             for a, b in cues.get("hipotetico", ()):
-                if a < end and b > start - window and a >= sent.start:  # shortly before the hit, or inside it
+                if a < end and b > start - window and a >= sent_start:  # shortly before the hit, or inside it
                     return "hipotetico"
         if "resuelto" in kinds:
             window = self.windows["resuelto"]
             for a, b in cues.get("resuelto", ()):
-                same_sentence = sent.start <= a < sent.end
+                same_sentence = sent_start <= a < sent_end
                 later = a >= end
                 near = abs(a - end) <= window or abs(start - b) <= window
                 if (same_sentence and near) or later:
@@ -273,11 +272,15 @@ class RuleEngine:
         Words that only fill (greetings, "ayuda", "no funciona", "ver adjunto") never identify a request, so a
         message made of them is incomplete even when a rule fired on them ("sale un error").
         """
-        content = [t for t in clean.doc if not (t.is_punct or t.is_space or t.like_num or t.like_email
-                                                or t.like_url) and t.text not in rule.filler
-                   and any(c.isalpha() for c in t.text)]
-        if content and (others or len(content) > rule.spec.max_content_words):
+        if others and any(w not in rule.filler for w in clean.tokens if w.isalpha()):
             return None
+        content = []
+        for w, (punct, space, num) in zip(clean.tokens, clean.token_flags.tolist()):
+            if w in rule.filler or punct or space or num or "@" in w or not _HAS_LETTER.search(w):
+                continue
+            content.append(w)
+            if len(content) > rule.spec.max_content_words:
+                return None
         shown = clean.text.strip()
         evidence = (Evidence(shown[:120], 0, min(len(shown), 120), "body" if clean.subject_length == 0 else "subject"),)
         return RuleHit(rule.spec.id, rule.spec.priority, rule.spec.description, rule.spec.request_type,
@@ -286,15 +289,15 @@ class RuleEngine:
     def match(self, clean: CleanText) -> RuleResult:
         """Fire every rule on one cleaned message and decide by the policy's order."""
         doc = clean.doc
-        found = self.patterns(doc)
-        cues = self._context_spans(doc) if found else {}
+        found = self.patterns(doc, clean.sentences)
+        cues = self.context(doc, clean.sentences) if found else {}
         hits: list[RuleHit] = []
         suppressed: list[RuleHit] = []
         for rule_id, spans in found.items():
             rule = self.rules[rule_id]
             live, dead, reason = [], [], None
             for start, end in sorted(_longest(spans)):
-                why = self._suppression(doc, start, end, rule.spec.context, cues)
+                why = self._suppression(clean.sentences, start, end, rule.spec.context, cues)
                 (dead if why else live).append(self._evidence(clean, doc, start, end))
                 reason = reason or why
             spec = rule.spec
@@ -306,7 +309,7 @@ class RuleEngine:
                                           spec.decisive, tuple(dead), reason))
         for rule in self.rules.values():
             if rule.spec.kind == "incompleto":
-                hit = self._incomplete(rule, clean, others=any(h.decisive for h in hits))
+                hit = self._incomplete(rule, clean, others=bool(hits))
                 if hit:
                     hits.append(hit)
         hits.sort(key=lambda h: (PRIORITIES.index(h.priority), h.rule_id))

@@ -46,7 +46,7 @@ log = logging.getLogger("classifier")
 
 def to_model_input(text: CleanText, rules: RuleResult) -> ModelInput:
     """The model's view of a message: the tokens the rules saw, plus the rules that fired or were negated."""
-    tokens = tuple(t.text for t in text.doc if not t.is_space)
+    tokens = tuple(w for w in text.tokens if not w.isspace())
     fired = tuple(h.rule_id for h in rules.hits) + tuple("no_" + h.rule_id for h in rules.suppressed)
     return ModelInput(tokens, fired)
 
@@ -137,14 +137,13 @@ class Classifier:
         views: list[ModelView | None] = [None] * len(messages)
         if self.model is not None and messages:
             inputs = [to_model_input(c, r) for c, r in zip(cleaned, matched)]
-            probs = self.model.model.predict_proba(inputs)
+            probs, types = self.model.model.predict_with_type(inputs)
             classes = list(self.model.model.classes_)
-            types = self.model.request_type_model.predict(inputs) if self.model.request_type_model else None
             for i, row in enumerate(probs):
                 best = int(row.argmax())
                 views[i] = ModelView(classes[best], float(row[best]),
                                      {c: round(float(p), 4) for c, p in zip(classes, row)},
-                                     str(types[i]) if types is not None else None)
+                                     str(types[i]))
         return list(zip(cleaned, matched, views))
 
     def classify_many(self, messages: list[Message], *, now: datetime | None = None) -> list[Classification]:

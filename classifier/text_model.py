@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,8 +46,12 @@ class ModelInput:
         return " ".join(self.tokens)
 
 
+_WORDISH = re.compile(r"\w")
+
+
 def _word_terms(item: ModelInput) -> list[str]:
-    return [t for t in item.tokens if any(c.isalnum() for c in t)] + [RULE_PREFIX + r for r in item.rules]
+    search = _WORDISH.search
+    return [t for t in item.tokens if search(t)] + [RULE_PREFIX + r for r in item.rules]
 
 
 def _char_text(item: ModelInput) -> str:
@@ -163,14 +168,18 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_char_cache", None)
         state.pop("_char_analyzer", None)
-        state.pop("_coef_t", None)
+        state.pop("_heads", None)
         return state
 
     def _linear(self):
         return LogisticRegression(C=self.C, max_iter=self.max_iter)
 
-    def fit(self, X, y):
-        """Fit features and weights on all data; calibrate one temperature on out-of-fold scores."""
+    def fit(self, X, y, request_types=None):
+        """Fit features and weights on all data; calibrate one temperature on out-of-fold scores.
+
+        ``request_types`` (optional) trains a second linear head over the same features, so one feature pass
+        serves both the priority and the request type.
+        """
         if not self.C > 0:
             raise ValueError(f"The 'C' parameter of PriorityModel must be > 0. Got {self.C!r} instead.")
         if self.min_df < 1:
@@ -195,27 +204,50 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         final = self._linear().fit(features, y)
         self.coef_ = (final.coef_ / self.temperature_).astype(np.float32)
         self.intercept_ = (final.intercept_ / self.temperature_).astype(np.float32)
+        if request_types is not None:
+            head = self._linear().fit(features, np.asarray(request_types))
+            self.type_classes_ = head.classes_
+            self.type_coef_ = head.coef_.astype(np.float32)
+            self.type_intercept_ = head.intercept_.astype(np.float32)
         return self
+
+    def predict_with_type(self, X):
+        """Priority probabilities and the request type, from one pass over the features."""
+        check_is_fitted(self, ["coef_", "type_coef_"])
+        X = list(X)
+        if not X:
+            return np.zeros((0, len(self.classes_))), np.array([], dtype=object)
+        if len(X) <= 4:
+            coef_t, type_t = self._heads_t()
+            rows = [self._one_row(x) for x in X]
+            scores = np.array([vals @ coef_t[cols] + self.intercept_ for cols, vals in rows])
+            type_scores = np.array([vals @ type_t[cols] + self.type_intercept_ for cols, vals in rows])
+        else:
+            features = self._features(X)
+            scores = features @ self.coef_.T + self.intercept_
+            type_scores = features @ self.type_coef_.T + self.type_intercept_
+        return softmax(scores, axis=1), self.type_classes_[np.argmax(type_scores, axis=1)]
 
     def decision_function(self, X):
         check_is_fitted(self, ["coef_", "intercept_"])
         X = list(X)
-        if len(X) <= 4:  # one message from the API: no sparse-matrix machinery, a gather and a dot
-            return np.vstack([self._one_row_scores(x) for x in X]) if X else np.zeros((0, len(self.classes_)))
+        if len(X) <= 4:  # one message (the API): a gather and a dot instead of sparse matrices
+            coef_t, _ = self._heads_t()
+            rows = [self._one_row(x) for x in X]
+            return np.array([vals @ coef_t[cols] + self.intercept_ for cols, vals in rows]).reshape(len(X), -1)
         features = self._features(X)
         return features @ self.coef_.T + self.intercept_
 
-    def _one_row_scores(self, item: ModelInput) -> np.ndarray:
-        coef_t = self.__dict__.get("_coef_t")
-        if coef_t is None:
-            coef_t = self._coef_t = np.ascontiguousarray(self.coef_.T)
+    def _one_row(self, item: ModelInput) -> tuple[np.ndarray, np.ndarray]:
+        """(feature columns, TF-IDF values) of one message, without sparse-matrix machinery."""
         word_vocab = self.words_.vocabulary_
         counts: dict[int, int] = {}
         for j in map(word_vocab.get, self._word_docs([item])[0]):
             if j is not None:
                 counts[j] = counts.get(j, 0) + 1
-        scores = self.intercept_.astype(np.float64).copy()
-        scores += _block_scores(counts, self.words_.idf_, coef_t, 0)
+        cols_w = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        vals_w = _sublinear_l2(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
+                               self.words_.idf_[cols_w])
         cache = self.__dict__.setdefault("_char_cache", {})
         analyzer = self.__dict__.get("_char_analyzer") or self.__dict__.setdefault("_char_analyzer",
                                                                                    self.chars_.build_analyzer())
@@ -234,12 +266,18 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
             idx.append(entry[0])
             cnt.append(entry[1])
         if idx:
-            cols, inverse = np.unique(np.concatenate(idx), return_inverse=True)
-            totals = np.bincount(inverse, weights=np.concatenate(cnt))
-            vals = (1.0 + np.log(totals)) * self.chars_.idf_[cols]
-            vals /= np.sqrt(np.dot(vals, vals)) or 1.0
-            scores += vals @ coef_t[cols + len(word_vocab)]
-        return scores
+            cols_c, inverse = np.unique(np.concatenate(idx), return_inverse=True)
+            vals_c = _sublinear_l2(np.bincount(inverse, weights=np.concatenate(cnt)), self.chars_.idf_[cols_c])
+        else:
+            cols_c, vals_c = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.concatenate([cols_w, cols_c.astype(np.int64) + len(word_vocab)]), np.concatenate([vals_w, vals_c])
+
+    def _heads_t(self):
+        heads = self.__dict__.get("_heads")
+        if heads is None:
+            heads = self._heads = (np.ascontiguousarray(self.coef_.T),
+                                   np.ascontiguousarray(self.type_coef_.T) if hasattr(self, "type_coef_") else None)
+        return heads
 
     def predict_proba(self, X):
         return softmax(self.decision_function(X), axis=1)
@@ -249,14 +287,12 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _block_scores(counts: dict[int, float], idf: np.ndarray, coef_t: np.ndarray, offset: int) -> np.ndarray:
-    """Class scores of one L2-normalised sublinear TF-IDF block: values gathered against the weights."""
-    if not counts:
-        return np.zeros(coef_t.shape[1])
-    cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-    vals = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[cols]
-    vals /= np.sqrt(np.dot(vals, vals)) or 1.0
-    return vals @ coef_t[cols + offset]
+def _sublinear_l2(counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """Sublinear TF times IDF, L2-normalised: one row of ``TfidfVectorizer(sublinear_tf=True)``."""
+    if not len(counts):
+        return counts
+    vals = (1.0 + np.log(counts)) * idf
+    return vals / (np.sqrt(np.dot(vals, vals)) or 1.0)
 
 
 def _tfidf_rows(counts, idf: np.ndarray, width: int):
@@ -296,7 +332,6 @@ class LoadedModel:
     """A verified model and its manifest entry."""
 
     model: PriorityModel
-    request_type_model: PriorityModel | None
     manifest: dict
 
     @property
@@ -350,7 +385,7 @@ def load_model(models_dir: Path, entry: dict | None = None) -> LoadedModel:
     if actual != entry["sha256"]:
         raise ModelError(Errors.M301.format(file=path, actual=actual[:12], expected=entry["sha256"][:12]))
     bundle = joblib.load(path)
-    return LoadedModel(bundle["priority"], bundle.get("request_type"), entry)
+    return LoadedModel(bundle["priority"], entry)
 
 
 def versions_match(entry: dict) -> bool:

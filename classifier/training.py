@@ -36,9 +36,9 @@ def prepare(rows: list[CorpusRow], rules: RuleEngine, *, progress: bool = False)
 def fit_bundle(inputs: list[ModelInput], rows: list[CorpusRow], params: dict) -> dict:
     """The priority model and a request-type model over the same features."""
     kwargs = {**params, "word_ngrams": tuple(params["word_ngrams"]), "char_ngrams": tuple(params["char_ngrams"])}
-    priority = PriorityModel(**kwargs).fit(inputs, [r.label for r in rows])
-    request_type = PriorityModel(**{**kwargs, "calibration_folds": 0}).fit(inputs, [r.request_type for r in rows])
-    return {"priority": priority, "request_type": request_type}
+    priority = PriorityModel(**kwargs).fit(inputs, [r.label for r in rows],
+                                           request_types=[r.request_type for r in rows])
+    return {"priority": priority}
 
 
 def data_hash(rows: list[CorpusRow]) -> str:
