@@ -22,8 +22,14 @@ system-deps:
 	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
 	fi
 
+HOST    ?= $${CLASSIFIER_HOST:-127.0.0.1}
+PORT    ?= $${CLASSIFIER_PORT:-8000}
+WORKERS ?= $${CLASSIFIER_WORKERS:-1}
+
 run: install
-	$(PY) -m classifier --help
+	$(PY) -m classifier db upgrade
+	$(PY) -m uvicorn --factory api.main:app_factory --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+	  --no-access-log
 
 test: install system-deps
 	$(PY) -m pytest

@@ -88,10 +88,15 @@ class Deadline:
         return self.calendar.segments_between(self.start, self.due)
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2200  # outside these, a timestamp is a mistake, not a message
+
+
 def require_aware(value: datetime) -> datetime:
-    """Reject naive timestamps: business time is meaningless without a UTC offset."""
+    """Reject naive timestamps (business time needs a UTC offset) and years no message can come from."""
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InputError(Errors.C202.format(value=value.isoformat()))
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise InputError(f"timestamp {value.isoformat()} is out of range (years {EARLIEST_YEAR}–{LATEST_YEAR})")
     return value
 
 

@@ -227,6 +227,15 @@ def _print_evaluation(report: dict) -> None:
     print(f"written: {report['written']}")
 
 
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from classifier.store.db import upgrade
+
+    url = get_settings().database_url
+    upgrade(url)
+    print(f"database at the newest schema: {url.split('@')[-1]}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m classifier",
@@ -264,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cv", action="store_true", help="also grouped 5-fold cross-validation on the train split")
     p.add_argument("--out", help="directory for evaluation.json and confusion_matrix.png (default: models/)")
     p.set_defaults(func=_evaluate)
+
+    db = sub.add_parser("db", help="database tools (upgrade)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    p = db_sub.add_parser("upgrade", help="apply schema migrations (CLASSIFIER_DATABASE_URL; SQLite by default)")
+    p.set_defaults(func=_db_upgrade)
 
     data = sub.add_parser("data", help="corpus tools (check, reference)")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")

@@ -1,11 +1,17 @@
-"""Incoming messages: one typed ``Message`` from a JSON object (e-mail parsing joins this module later)."""
+"""Incoming messages: one typed ``Message`` from a JSON object or from a raw RFC 822 e-mail."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
+from email.utils import parseaddr, parsedate_to_datetime
+from html.parser import HTMLParser
 
-from classifier.calendar import parse_instant
+from classifier.calendar import parse_instant, require_aware
 from classifier.errors import InputError
 
 CHANNELS = ("email", "chat")
@@ -54,3 +60,150 @@ def message_from_dict(data: dict, *, require_received_at: bool = False) -> Messa
         customer_id=data.get("customer_id"),
         sender=data.get("sender"),
     )
+
+
+# ---------------------------------------------------------------------------------------------- e-mail
+
+RECEIVED_SOURCES = ("gateway", "received_header", "date_header", "arrival")
+
+
+class _HtmlText(HTMLParser):
+    """Visible text of an HTML body: block elements become line breaks; scripts and styles are dropped."""
+
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "ul", "ol"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style", "head"):
+            self.skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "head"):
+            self.skip = max(self.skip - 1, 0)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+    def text(self) -> str:
+        raw = "".join(self.parts)
+        lines = [" ".join(line.split()) for line in raw.splitlines()]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(html: str) -> str:
+    parser = _HtmlText()
+    parser.feed(html)
+    parser.close()
+    return parser.text()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEmail:
+    """What the classifier takes from a raw e-mail, and how it got there."""
+
+    message: Message
+    attachments: int
+    received_source: str
+    body_format: str  # "text" | "html" | "none"
+
+
+def _part_text(part) -> str:
+    """Decoded text of a part; an unknown or wrong charset falls back to UTF-8, then Windows-1252."""
+    try:
+        content = part.get_content()
+        return content if isinstance(content, str) else content.decode("utf-8", errors="replace")
+    except (LookupError, UnicodeError, AssertionError, ValueError, TypeError):
+        pass
+    payload = part.get_payload(decode=True) or b""
+    if isinstance(payload, str):
+        return payload
+    for charset in (part.get_content_charset(), "utf-8", "cp1252"):
+        if not charset:
+            continue
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1", errors="replace")
+
+
+def message_from_rfc822(raw: bytes, *, received_at: datetime | None = None,
+                        gateway_received: str | None = None) -> ParsedEmail:
+    """Subject and body from the MIME structure (text/plain preferred, HTML converted), attachments counted.
+
+    Time of receipt: the gateway's (argument or ``X-Received-At``), else the newest ``Received:`` header,
+    else ``Date``.
+    """
+    if not raw or not raw.strip():
+        raise InputError("empty e-mail: nothing to classify")
+    try:
+        msg: EmailMessage = email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception as exc:  # the parser is lenient; this is a last resort
+        raise InputError(f"not a readable RFC 822 message: {exc}") from None
+    if not msg.keys() and not msg.get_payload():
+        raise InputError("not an RFC 822 message: no headers found")
+    subject = _header(msg, "subject")
+    plain, html, attachments = [], [], 0
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get_content_disposition() or "").lower()
+        ctype = part.get_content_type()
+        if disposition == "attachment" or (part.get_filename() and disposition != "inline") or (
+                not ctype.startswith("text/")):
+            attachments += 1
+            continue
+        if ctype == "text/plain":
+            plain.append(_part_text(part))
+        elif ctype == "text/html":
+            html.append(_part_text(part))
+    if plain:
+        body, fmt = "\n".join(p.strip("\n") for p in plain), "text"
+    elif html:
+        body, fmt = "\n".join(html_to_text(h) for h in html), "html"
+    else:
+        body, fmt = "", "none"
+    if not subject.strip() and not body.strip():
+        raise InputError("subject and body are both empty: there is nothing to classify")
+    when, source = _received(msg, received_at, gateway_received)
+    sender = parseaddr(_header(msg, "from"))[1] or None
+    message_id = _header(msg, "message-id").strip().strip("<>") or None
+    return ParsedEmail(Message(message_id, "email", subject, body, when, None, sender), attachments, source, fmt)
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except (ValueError, IndexError, TypeError):  # broken encoded-words or structured headers
+        value = msg.get_all(name, failobj=[""])[0] if hasattr(msg, "get_all") else ""
+    return " ".join(str(value or "").split())
+
+
+def _received(msg: EmailMessage, received_at: datetime | None, gateway: str | None) -> tuple[datetime | None, str]:
+    if received_at is not None:
+        return received_at, "gateway"
+    header = gateway or _header(msg, "x-received-at")
+    if header:
+        return parse_instant(header), "gateway"
+    for value in msg.get_all("received", failobj=[]):  # the newest Received: header comes first
+        stamp = str(value).rsplit(";", 1)[-1].strip()
+        try:
+            return require_aware(parsedate_to_datetime(stamp)), "received_header"
+        except (TypeError, ValueError, IndexError, InputError):
+            continue
+    date = _header(msg, "date")
+    if date:
+        try:
+            return require_aware(parsedate_to_datetime(date)), "date_header"
+        except (TypeError, ValueError, IndexError, InputError):
+            pass
+    return None, "arrival"

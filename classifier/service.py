@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
+from classifier.ack import acknowledgement
 from classifier.calendar import BusinessCalendar
 from classifier.clean import CleanText, clean
 from classifier.customers import CustomerBook, load_customers
@@ -63,6 +64,7 @@ class Classification:
     impact: ImpactResult
     sla: SlaResult
     model_version: str | None
+    acknowledgement: str = ""
 
     def as_dict(self) -> dict:
         sla = self.sla.as_dict()
@@ -93,6 +95,7 @@ class Classification:
             "customer": sla["customer"],
             "truncated": self.text.truncated,
             "noise_removed": list(self.text.removed),
+            "acknowledgement": self.acknowledgement,
         }
 
 
@@ -138,10 +141,10 @@ class Classifier:
         if self.model is not None and messages:
             inputs = [to_model_input(c, r) for c, r in zip(cleaned, matched)]
             probs, types = self.model.model.predict_with_type(inputs)
-            classes = list(self.model.model.classes_)
+            classes = [str(c) for c in self.model.model.classes_]
             for i, row in enumerate(probs):
                 best = int(row.argmax())
-                views[i] = ModelView(classes[best], float(row[best]),
+                views[i] = ModelView(str(classes[best]), float(row[best]),
                                      {c: round(float(p), 4) for c, p in zip(classes, row)},
                                      str(types[i]))
         return list(zip(cleaned, matched, views))
@@ -161,7 +164,8 @@ class Classifier:
             sla = self.policy_engine.sla.deadlines(
                 decision.priority, message.received_at or now, customer_id=message.customer_id,
                 sender=message.sender, product=product, request_type=decision.request_type)
-            out.append(Classification(message, text, rules, view, decision, impact, sla, self.model_version))
+            out.append(Classification(message, text, rules, view, decision, impact, sla, self.model_version,
+                                      acknowledgement(sla, self.policy_engine.calendar)))
         return out
 
     def classify(self, message: Message, *, now: datetime | None = None) -> Classification:

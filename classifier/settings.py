@@ -21,10 +21,20 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Corpus and other data files.")
     corpus_path: Path = Field(Path("data/corpus.jsonl"), description="Labelled corpus.")
 
+    database_url: str = Field("sqlite:///data/classifier.sqlite3",
+                              description="SQLAlchemy URL; PostgreSQL: postgresql+psycopg://user:pass@host/db")
+    auto_migrate: bool = Field(True, description="Apply migrations at start-up (make run applies them first).")
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    log_bodies: bool = False
+    log_bodies: bool = Field(False, description="Log message bodies (off: Ley 1581 de 2012).")
+    api_key: str | None = Field(None, description="Key for feedback, review, exports, reload and customer data.")
+    classify_require_key: bool = Field(False, description="Also require the key on the classify endpoints.")
+    max_body_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body accepted.")
+    batch_limit: int = Field(1000, ge=1, description="Most messages in one batch request.")
+    max_json_depth: int = Field(32, ge=2, description="Deepest JSON nesting accepted.")
+    store_bodies: bool = Field(True, description="Keep message bodies in the store (subject to retention).")
 
 
 @lru_cache

@@ -1,0 +1,1 @@
+"""HTTP service: translates HTTP to the scoring flow in ``classifier``; holds no policy of its own."""

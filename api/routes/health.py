@@ -1,0 +1,29 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.metrics import REGISTRY
+
+router = APIRouter(tags=["operación"])
+
+
+@router.get("/healthz", summary="El proceso está vivo")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Reglas y modelo cargados")
+def readyz(request: Request):
+    classifier = getattr(request.app.state, "classifier", None)
+    if classifier is None or classifier.model is None:
+        return JSONResponse({"status": "not_ready"}, status_code=503)
+    return {"status": "ready", "model_version": classifier.model_version, "rules": len(classifier.rules.rules)}
+
+
+@router.get("/metrics", summary="Métricas Prometheus", response_class=Response)
+def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

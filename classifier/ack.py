@@ -1,0 +1,33 @@
+"""The Spanish acknowledgement the gateway sends to the customer, dates written the Colombian way (Babel)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from babel.dates import format_datetime
+
+from classifier.calendar import BusinessCalendar
+from classifier.sla import SlaResult
+
+LOCALE = "es_CO"
+PATTERN = "EEEE d 'de' MMMM 'de' y, h:mm a"
+
+
+def colombian(moment: datetime) -> str:
+    """'lunes 30 de noviembre de 2026, 8:00 a. m.' (CLDR es_CO, with ordinary spaces for e-mail clients)."""
+    return format_datetime(moment, PATTERN, locale=LOCALE).replace("\u202f", " ").replace("\xa0", " ")
+
+
+def acknowledgement(sla: SlaResult, calendar: BusinessCalendar) -> str:
+    """Short text the gateway can send as is: priority, response deadline, and when service resumes."""
+    parts = [f"Recibimos su mensaje y lo registramos con prioridad {sla.priority_name.lower()}."]
+    if not calendar.is_open(sla.received_at):
+        parts.append(f"Nuestro horario de atención se reanuda el {colombian(sla.service_starts)}.")
+    if sla.response_due is not None:
+        parts.append(f"Le daremos respuesta a más tardar el {colombian(sla.response_due)}.")
+    else:
+        parts.append(sla.reason)
+    if sla.handled_by.kind == "distribuidor":
+        channels = ", ".join(sla.handled_by.channels)
+        parts.append(f"La atención la coordina {sla.handled_by.name}" + (f" ({channels})." if channels else "."))
+    return " ".join(parts)

@@ -1,0 +1,47 @@
+"""The real app over HTTP (TestClient) with a temporary SQLite file."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from classifier.settings import Settings
+from tests.conftest import ROOT
+
+KEY = "clave-de-prueba-123"
+
+
+def make_settings(tmp_path, **overrides) -> Settings:
+    base = dict(
+        policy_path=ROOT / "rules/policy.yaml",
+        rules_dir=ROOT / "rules/prioridad",
+        customers_path=ROOT / "data/customers.yaml",
+        models_dir=ROOT / "models",
+        data_dir=ROOT / "data",
+        corpus_path=ROOT / "data/corpus.jsonl",
+        database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+        api_key=KEY,
+    )
+    return Settings(**{**base, **overrides})
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(create_app(make_settings(tmp_path))) as c:
+        yield c
+
+
+@pytest.fixture
+def make_client(tmp_path):
+    clients = []
+
+    def factory(**overrides):
+        c = TestClient(create_app(make_settings(tmp_path, **overrides)))
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        c.__exit__(None, None, None)
