@@ -1,4 +1,8 @@
-"""Dependencies: settings, the loaded classifier, database sessions and the API key check."""
+"""Dependencies: settings, the loaded classifier, database sessions and the API key check.
+
+They are ``async`` on purpose: scoring is short CPU work, and running it on the event loop avoids a thread
+hop and GIL contention per request (a sync dependency would run in FastAPI's thread pool).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,15 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from classifier.service import Classifier
-from classifier.settings import Settings, get_settings
+from classifier.settings import Settings
 from classifier.store.db import sessions
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (kept in ``app.state``, read without a thread hop)."""
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 class ApiError(Exception):
@@ -23,7 +32,7 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.fields = status, code, message, fields or []
 
 
-def get_classifier(request: Request) -> Classifier:
+async def get_classifier(request: Request) -> Classifier:
     classifier = getattr(request.app.state, "classifier", None)
     if classifier is None:
         raise ApiError(503, "not_ready", "El modelo y las reglas aún no están cargados.")
@@ -33,7 +42,7 @@ def get_classifier(request: Request) -> Classifier:
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 
 
-def get_session(settings: SettingsDep):
+async def get_session(settings: SettingsDep):
     session = sessions(settings.database_url)()
     try:
         yield session
@@ -56,11 +65,11 @@ def check_key(request: Request, settings: Settings) -> None:
         raise ApiError(403, "api_key_invalid", "La clave X-API-Key no es válida.")
 
 
-def require_key(request: Request, settings: SettingsDep) -> None:
+async def require_key(request: Request, settings: SettingsDep) -> None:
     check_key(request, settings)
 
 
-def classify_key(request: Request, settings: SettingsDep) -> None:
+async def classify_key(request: Request, settings: SettingsDep) -> None:
     """The classify endpoints are open unless CLASSIFIER_CLASSIFY_REQUIRE_KEY=true."""
     if settings.classify_require_key:
         check_key(request, settings)

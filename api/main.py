@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -18,7 +19,7 @@ from api.routes import classify, health, policy, sla
 from classifier.errors import ClassifierError, InputError
 from classifier.service import Classifier
 from classifier.settings import Settings, get_settings
-from classifier.store.db import upgrade
+from classifier.store.db import start_checkpointer, upgrade
 
 log = logging.getLogger("clasificador")
 
@@ -59,6 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             upgrade(settings.database_url)
         app.state.classifier = Classifier.load(settings)
+        start_checkpointer(settings.database_url)
+        # Rules, vocabularies and weights never change while serving: keep the collector from walking them
+        # on every full collection (a full pass over them takes tens of milliseconds, the p99 budget).
+        gc.collect()
+        gc.freeze()
         log.info("ready", extra={"route": "startup"})
         yield
 
@@ -69,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "de SIEMPRE.NET S.A.S., según su política de servicio al cliente.",
         lifespan=lifespan,
     )
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings
     for router in (classify.router, sla.router, policy.router, health.router):
         app.include_router(router)
 

@@ -11,6 +11,7 @@ from bench.report import write_report
 BENCHMARKS = {
     "Deadlines (business calendar)": "bench.bench_sla",
     "Scoring (one core)": "bench.bench_text",
+    "HTTP service": "bench.bench_http",
 }
 
 

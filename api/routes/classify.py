@@ -43,9 +43,9 @@ def classify_and_store(classifier: Classifier, session, settings: Settings, mess
     results = classifier.classify_many([messages[i] for i in todo], now=now)
     for i, result in zip(todo, results):
         data = {**result.as_dict(), **((extra or [{}] * len(messages))[i])}
-        row, created = save_classification(session=session, message=messages[i], result=data,
-                                           store_body=settings.store_bodies)
-        out[i] = {**row.result, "duplicate": not created}
+        stored, created = save_classification(session=session, message=messages[i], result=data,
+                                              store_body=settings.store_bodies)
+        out[i] = {**stored, "duplicate": not created}
         if created:
             record(data)
     return out  # type: ignore[return-value]
@@ -53,8 +53,8 @@ def classify_and_store(classifier: Classifier, session, settings: Settings, mess
 
 @router.post("/classify", response_model=ClassificationOut, responses=ERRORS,
              summary="Clasificar un mensaje", description="Prioridad, razones, impacto y plazos de un mensaje.")
-def classify(item: MessageIn, request: Request, classifier: ClassifierDep, session: SessionDep,
-             settings: SettingsDep) -> dict:
+async def classify(item: MessageIn, request: Request, classifier: ClassifierDep, session: SessionDep,
+                   settings: SettingsDep) -> dict:
     now = datetime.now(classifier.policy_engine.calendar.tz)
     return classify_and_store(classifier, session, settings, [to_message(item, now)], now)[0]
 
@@ -63,7 +63,8 @@ def classify(item: MessageIn, request: Request, classifier: ClassifierDep, sessi
              summary="Clasificar varios mensajes",
              description="Resultados en el mismo orden; un mensaje inválido se informa en su lugar sin afectar a "
                          "los demás. Por encima del límite configurado, 413.")
-def classify_batch(batch: BatchIn, classifier: ClassifierDep, session: SessionDep, settings: SettingsDep) -> dict:
+async def classify_batch(batch: BatchIn, classifier: ClassifierDep, session: SessionDep,
+                         settings: SettingsDep) -> dict:
     if len(batch.messages) > settings.batch_limit:
         raise ApiError(413, "batch_too_large", f"El lote tiene {len(batch.messages)} mensajes; el límite es "
                                                f"{settings.batch_limit}.")

@@ -12,12 +12,12 @@ router = APIRouter(tags=["operación"])
 
 
 @router.get("/healthz", summary="El proceso está vivo")
-def healthz() -> dict:
+async def healthz() -> dict:
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="Reglas y modelo cargados")
-def readyz(request: Request):
+async def readyz(request: Request):
     classifier = getattr(request.app.state, "classifier", None)
     if classifier is None or classifier.model is None:
         return JSONResponse({"status": "not_ready"}, status_code=503)
@@ -25,5 +25,5 @@ def readyz(request: Request):
 
 
 @router.get("/metrics", summary="Métricas Prometheus", response_class=Response)
-def metrics() -> Response:
+async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["política"])
 
 @router.get("/policy", summary="Política vigente",
             description="Prioridades, tablas de tiempos, horario y excepciones de calendario próximas.")
-def policy(classifier: ClassifierDep, days: int = Query(120, ge=1, le=730)) -> dict:
+async def policy(classifier: ClassifierDep, days: int = Query(120, ge=1, le=730)) -> dict:
     engine = classifier.policy_engine
     cal = engine.calendar
     today = datetime.now(cal.tz).date()
@@ -39,7 +39,7 @@ def policy(classifier: ClassifierDep, days: int = Query(120, ge=1, le=730)) -> d
 
 @router.get("/calendar.ics", summary="Calendario de atención (iCalendar)",
             response_class=Response, responses={200: {"content": {"text/calendar": {}}}})
-def calendar_ics(classifier: ClassifierDep, days: int = Query(365, ge=1, le=1095)) -> Response:
+async def calendar_ics(classifier: ClassifierDep, days: int = Query(365, ge=1, le=1095)) -> Response:
     cal = classifier.policy_engine.calendar
     body = calendar_feed(cal, start=datetime.now(cal.tz).date(), days=days)
     return Response(body, media_type="text/calendar; charset=utf-8",

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1", tags=["plazos"])
 @router.post("/sla", response_model=SlaOut, responses={422: {"model": ErrorOut}},
              summary="Plazos para una prioridad",
              description="Plazos de respuesta y solución en horario hábil, contados desde la llegada original.")
-def sla(item: SlaIn, classifier: ClassifierDep) -> dict:
+async def sla(item: SlaIn, classifier: ClassifierDep) -> dict:
     result = classifier.policy_engine.sla.deadlines(item.priority, item.received_at, customer_id=item.customer_id,
                                                     sender=item.sender, request_type=item.request_type)
     return result.as_dict(explain=item.explain)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,10 +20,34 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each commit against crashes of the process
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a background thread, not in a request
     cursor.close()
+
+
+_checkpointers: dict[str, threading.Thread] = {}
+
+
+def _checkpoint_loop(path: str, every: float) -> None:
+    while True:
+        time.sleep(every)
+        try:
+            with sqlite3.connect(path, timeout=10) as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            continue
+
+
+def start_checkpointer(url: str, every: float = 5.0) -> None:
+    """Copy the SQLite WAL into the database every few seconds, off the request path (one thread per file)."""
+    if not url.startswith("sqlite:///") or url in _checkpointers:
+        return
+    path = url.removeprefix("sqlite:///")
+    thread = threading.Thread(target=_checkpoint_loop, args=(path, every), daemon=True, name="wal-checkpoint")
+    thread.start()
+    _checkpointers[url] = thread
 
 
 @lru_cache(maxsize=8)
@@ -36,7 +63,9 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+@lru_cache(maxsize=8)
 def sessions(url: str) -> sessionmaker[Session]:
+    """One session factory per URL per process."""
     return sessionmaker(bind=engine_for(url), expire_on_commit=False)
 
 
