@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Debian packages the test suite needs (installed with apt-get when running as root and missing).
+# Debian packages the test suite and the benchmarks need (installed with apt-get as root when missing).
 DEB_PACKAGES ?=
+DEB_BENCH_PACKAGES ?= wrk
 
-.PHONY: install system-deps run test bench clean
+.PHONY: install system-deps bench-deps apt-install run test bench clean
 
 install: $(STAMP)
 
@@ -16,7 +17,13 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 system-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PKGS="$(DEB_PACKAGES)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(DEB_BENCH_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
@@ -34,7 +41,7 @@ run: install
 test: install system-deps
 	$(PY) -m pytest
 
-bench: install
+bench: install bench-deps
 	$(PY) -m bench
 
 clean:

@@ -45,10 +45,15 @@ def _rate(fn, items, repeat: int = 3) -> float:
 
 
 def run() -> list[Figure]:
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {sorted(cores)[0]})  # one core
     try:
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
-    except (AttributeError, OSError):
-        pass
+        return _measure()
+    finally:
+        os.sched_setaffinity(0, cores)
+
+
+def _measure() -> list[Figure]:
     settings = get_settings()
     classifier = Classifier.load(settings)
     rows = load_rows(settings.corpus_path)
