@@ -21,31 +21,33 @@ def calendar_feed(calendar: BusinessCalendar, *, start: date, days: int = 365) -
     stamp = datetime(start.year, start.month, start.day, tzinfo=calendar.tz)
     found = calendar.upcoming_exceptions(start, days)
     for h in found["holidays"]:
-        event = icalendar.Event()
-        event.add("uid", f"festivo-{h.date.isoformat()}@siempre.net")
-        event.add("dtstamp", stamp)
-        event.add("summary", f"Sin atención: {h.name}")
-        event.add("description", f"Festivo en Colombia. Fuente: {h.source}.")
-        event.add("dtstart", h.date)
-        event.add("dtend", h.date + timedelta(days=1))
-        event.add("transp", "TRANSPARENT")
-        cal.add_component(event)
+        cal.add_component(_event(f"festivo-{h.date.isoformat()}", stamp, f"Sin atención: {h.name}",
+                                 f"Festivo en Colombia. Fuente: {h.source}.", h.date, h.date + timedelta(days=1),
+                                 transparent=True))
     for e in found["extra_openings"]:
-        event = icalendar.Event()
-        event.add("uid", f"extension-{e.date.isoformat()}-{e.opens:%H%M}@siempre.net")
-        event.add("dtstamp", stamp)
-        event.add("summary", "Horario extendido de atención")
-        event.add("description", f"Atención adicional de {e.opens:%H:%M} a {e.closes:%H:%M}. Fuente: {e.source}.")
-        event.add("dtstart", datetime.combine(e.date, e.opens, calendar.tz))
-        event.add("dtend", datetime.combine(e.date, e.closes, calendar.tz))
-        cal.add_component(event)
-    for s in found["suspensions"]:
-        event = icalendar.Event()
-        event.add("uid", f"suspension-{s.date.isoformat()}-{s.starts:%H%M}@siempre.net")
-        event.add("dtstamp", stamp)
-        event.add("summary", "Suspensión del servicio de atención")
-        event.add("description", f"Sin atención de {s.starts:%H:%M} a {s.ends:%H:%M}. Fuente: {s.source}.")
-        event.add("dtstart", datetime.combine(s.date, s.starts, calendar.tz))
-        event.add("dtend", datetime.combine(s.date, s.ends, calendar.tz))
-        cal.add_component(event)
+        cal.add_component(_event(f"extension-{e.date.isoformat()}-{e.opens:%H%M}", stamp,
+                                 "Horario extendido de atención",
+                                 f"Atención adicional de {e.opens:%H:%M} a {e.closes:%H:%M}. Fuente: {e.source}.",
+                                 datetime.combine(e.date, e.opens, calendar.tz),
+                                 datetime.combine(e.date, e.closes, calendar.tz)))
+    for x in found["suspensions"]:
+        cal.add_component(_event(f"suspension-{x.date.isoformat()}-{x.starts:%H%M}", stamp,
+                                 "Suspensión del servicio de atención",
+                                 f"Sin atención de {x.starts:%H:%M} a {x.ends:%H:%M}. Fuente: {x.source}.",
+                                 datetime.combine(x.date, x.starts, calendar.tz),
+                                 datetime.combine(x.date, x.ends, calendar.tz)))
     return cal.to_ical()
+
+
+def _event(uid: str, stamp: datetime, summary: str, description: str, start, end, *, transparent: bool = False
+           ) -> icalendar.Event:
+    event = icalendar.Event()
+    event.add("uid", f"{uid}@siempre.net")
+    event.add("dtstamp", stamp)
+    event.add("summary", summary)
+    event.add("description", description)
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    if transparent:
+        event.add("transp", "TRANSPARENT")
+    return event

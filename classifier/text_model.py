@@ -126,12 +126,7 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         return m
 
     def _char_counts(self, X):
-        cache = self.__dict__.setdefault("_char_cache", {})
-        if len(cache) > 200_000:
-            cache.clear()
         vocab = self.chars_.vocabulary_
-        analyzer = self.__dict__.get("_char_analyzer") or self.__dict__.setdefault("_char_analyzer",
-                                                                                   self.chars_.build_analyzer())
         local: dict[str, int] = {}
         rows: list[tuple[np.ndarray, np.ndarray]] = []
         indptr, indices = [0], []
@@ -139,18 +134,8 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
             for word in item.text.split():
                 k = local.get(word)
                 if k is None:
-                    entry = cache.get(word)
-                    if entry is None:
-                        counts: dict[int, int] = {}
-                        for g in analyzer(word):
-                            j = vocab.get(g)
-                            if j is not None:
-                                counts[j] = counts.get(j, 0) + 1
-                        entry = (np.fromiter(counts.keys(), dtype=np.int32, count=len(counts)),
-                                 np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
-                        cache[word] = entry
                     k = local[word] = len(rows)
-                    rows.append(entry)
+                    rows.append(self._word_ngrams(word))
                 indices.append(k)
             indptr.append(len(indices))
         docs = csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
@@ -248,29 +233,36 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         cols_w = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         vals_w = _sublinear_l2(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
                                self.words_.idf_[cols_w])
-        cache = self.__dict__.setdefault("_char_cache", {})
-        analyzer = self.__dict__.get("_char_analyzer") or self.__dict__.setdefault("_char_analyzer",
-                                                                                   self.chars_.build_analyzer())
-        char_vocab = self.chars_.vocabulary_
         idx, cnt = [], []
         for word in item.text.split():
-            entry = cache.get(word)
-            if entry is None:
-                found: dict[int, int] = {}
-                for g in analyzer(word):
-                    j = char_vocab.get(g)
-                    if j is not None:
-                        found[j] = found.get(j, 0) + 1
-                entry = cache[word] = (np.fromiter(found.keys(), dtype=np.int32, count=len(found)),
-                                       np.fromiter(found.values(), dtype=np.float32, count=len(found)))
-            idx.append(entry[0])
-            cnt.append(entry[1])
+            columns, counts = self._word_ngrams(word)
+            idx.append(columns)
+            cnt.append(counts)
         if idx:
             cols_c, inverse = np.unique(np.concatenate(idx), return_inverse=True)
             vals_c = _sublinear_l2(np.bincount(inverse, weights=np.concatenate(cnt)), self.chars_.idf_[cols_c])
         else:
             cols_c, vals_c = np.zeros(0, dtype=np.int64), np.zeros(0)
         return np.concatenate([cols_w, cols_c.astype(np.int64) + len(word_vocab)]), np.concatenate([vals_w, vals_c])
+
+    def _word_ngrams(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, counts) of one word's ``char_wb`` n-grams, computed once per distinct word and cached."""
+        cache = self.__dict__.setdefault("_char_cache", {})
+        entry = cache.get(word)
+        if entry is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            analyzer = self.__dict__.get("_char_analyzer") or self.__dict__.setdefault(
+                "_char_analyzer", self.chars_.build_analyzer())
+            vocab = self.chars_.vocabulary_
+            found: dict[int, int] = {}
+            for gram in analyzer(word):
+                j = vocab.get(gram)
+                if j is not None:
+                    found[j] = found.get(j, 0) + 1
+            entry = cache[word] = (np.fromiter(found.keys(), dtype=np.int32, count=len(found)),
+                                   np.fromiter(found.values(), dtype=np.float32, count=len(found)))
+        return entry
 
     def _heads_t(self):
         heads = self.__dict__.get("_heads")

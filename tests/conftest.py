@@ -22,9 +22,9 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=BOGOTA)
 
 
-@pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings(
+def repo_settings(**overrides) -> Settings:
+    """Settings pointing at this checkout's rules, data and model, whatever the working directory."""
+    base = dict(
         policy_path=ROOT / "rules/policy.yaml",
         rules_dir=ROOT / "rules/prioridad",
         customers_path=ROOT / "data/customers.yaml",
@@ -32,6 +32,12 @@ def settings() -> Settings:
         data_dir=ROOT / "data",
         corpus_path=ROOT / "data/corpus.jsonl",
     )
+    return Settings(**{**base, **overrides})
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return repo_settings()
 
 
 @pytest.fixture(scope="session")

@@ -7,23 +7,13 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from classifier.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import repo_settings
 
 KEY = "clave-de-prueba-123"
 
 
 def make_settings(tmp_path, **overrides) -> Settings:
-    base = dict(
-        policy_path=ROOT / "rules/policy.yaml",
-        rules_dir=ROOT / "rules/prioridad",
-        customers_path=ROOT / "data/customers.yaml",
-        models_dir=ROOT / "models",
-        data_dir=ROOT / "data",
-        corpus_path=ROOT / "data/corpus.jsonl",
-        database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
-        api_key=KEY,
-    )
-    return Settings(**{**base, **overrides})
+    return repo_settings(**{"database_url": f"sqlite:///{tmp_path / 'store.sqlite3'}", "api_key": KEY, **overrides})
 
 
 @pytest.fixture
