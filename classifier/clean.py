@@ -128,8 +128,7 @@ class CleanText:
     @cached_property
     def tokens(self) -> tuple[str, ...]:
         """Token texts (folded), read once from the Doc's arrays instead of token by token."""
-        strings = self.doc.vocab.strings
-        return tuple(strings[h] for h in self.doc.to_array(ORTH).tolist())
+        return tuple(map(self.doc.vocab.strings.__getitem__, self.doc.to_array(ORTH).tolist()))
 
     @cached_property
     def sentences(self) -> tuple[tuple[int, int], ...]:

@@ -107,7 +107,9 @@ class ImpactFinder:
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
         words = clean.tokens
-        numbers = _numbers(words)
+        candidates = set(clean.token_flags[:, 2].nonzero()[0].tolist())
+        candidates.update(i for i, w in enumerate(words) if w in _UNITS)
+        numbers = _numbers(words, sorted(candidates))
         for i, (value, end) in numbers.items():
             if end < len(words) and (words[end] == "%" or words[end:end + 2] == ("por", "ciento")):
                 if 0 < value <= 100:
@@ -150,11 +152,17 @@ class ImpactFinder:
         return ImpactResult.unknown()
 
 
-def _numbers(words: tuple[str, ...]) -> dict[int, tuple[float, int]]:
-    """Token index → (value, index after it) for "12", "12,5", "doce", "treinta y cinco"."""
+def _numbers(words: tuple[str, ...], candidates: list[int]) -> dict[int, tuple[float, int]]:
+    """Token index → (value, index after it) for "12", "12,5", "doce", "treinta y cinco".
+
+    ``candidates`` are the tokens spaCy finds number-like (digits and Spanish number words), so the scan
+    touches a handful of tokens instead of every one.
+    """
     out: dict[int, tuple[float, int]] = {}
-    i = 0
-    while i < len(words):
+    skip = -1
+    for i in candidates:
+        if i <= skip:
+            continue
         w = words[i]
         if w[:1].isdigit():
             value = parse_number(w)
@@ -163,10 +171,9 @@ def _numbers(words: tuple[str, ...]) -> dict[int, tuple[float, int]]:
         elif w in _UNITS:
             if i + 2 < len(words) and words[i + 1] == "y" and words[i + 2] in _UNITS:
                 out[i] = (float(_UNITS[w] + _UNITS[words[i + 2]]), i + 3)
-                i += 3
+                skip = i + 2
                 continue
             out[i] = (float(_UNITS[w]), i + 1)
-        i += 1
     return out
 
 

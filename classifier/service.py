@@ -47,7 +47,7 @@ log = logging.getLogger("classifier")
 
 def to_model_input(text: CleanText, rules: RuleResult) -> ModelInput:
     """The model's view of a message: the tokens the rules saw, plus the rules that fired or were negated."""
-    tokens = tuple(w for w in text.tokens if not w.isspace())
+    tokens = tuple(w for w, flags in zip(text.tokens, text.token_flags.tolist()) if not flags[1])
     fired = tuple(h.rule_id for h in rules.hits) + tuple("no_" + h.rule_id for h in rules.suppressed)
     return ModelInput(tokens, fired)
 
@@ -142,11 +142,9 @@ class Classifier:
             inputs = [to_model_input(c, r) for c, r in zip(cleaned, matched)]
             probs, types = self.model.model.predict_with_type(inputs)
             classes = [str(c) for c in self.model.model.classes_]
-            for i, row in enumerate(probs):
-                best = int(row.argmax())
-                views[i] = ModelView(str(classes[best]), float(row[best]),
-                                     {c: round(float(p), 4) for c, p in zip(classes, row)},
-                                     str(types[i]))
+            for i, row in enumerate(probs.tolist()):
+                best = max(range(len(row)), key=row.__getitem__)
+                views[i] = ModelView(classes[best], row[best], dict(zip(classes, row)), str(types[i]))
         return list(zip(cleaned, matched, views))
 
     def classify_many(self, messages: list[Message], *, now: datetime | None = None) -> list[Classification]:

@@ -49,9 +49,21 @@ class ModelInput:
 _WORDISH = re.compile(r"\w")
 
 
+_IS_WORD: dict[str, bool] = {}
+
+
+def _is_word(token: str) -> bool:
+    """Has a letter or digit (memoised: tokens repeat across messages)."""
+    found = _IS_WORD.get(token)
+    if found is None:
+        if len(_IS_WORD) > 500_000:
+            _IS_WORD.clear()
+        found = _IS_WORD[token] = _WORDISH.search(token) is not None
+    return found
+
+
 def _word_terms(item: ModelInput) -> list[str]:
-    search = _WORDISH.search
-    return [t for t in item.tokens if search(t)] + [RULE_PREFIX + r for r in item.rules]
+    return [t for t in item.tokens if _is_word(t)] + [RULE_PREFIX + r for r in item.rules]
 
 
 def _char_text(item: ModelInput) -> str:
@@ -295,7 +307,6 @@ def _tfidf_rows(counts, idf: np.ndarray, width: int):
     norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     counts.data /= np.repeat(norms, np.diff(counts.indptr)).astype(np.float32)
-    counts.sort_indices()
     return counts
 
 
