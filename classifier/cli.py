@@ -83,8 +83,10 @@ def _data_reference(args: argparse.Namespace) -> int:
     from classifier.reference import evaluate_reference
 
     path = Path(args.file) if args.file else get_settings().corpus_path
-    result = evaluate_reference(load_rows(path))
-    print(f"reference model (TF-IDF words 1-2 + char_wb 2-5, LogisticRegression C=4) on {path}")
+    held_out = load_rows(Path(args.eval)) if args.eval else None
+    result = evaluate_reference(load_rows(path), held_out)
+    print(f"reference model (TF-IDF words 1-2 + char_wb 2-5, LogisticRegression C=4) trained on {path}, "
+          f"scored on {args.eval or 'its test split'}")
     print(f"train {result['train']} rows, test {result['test']} rows")
     print(result["report"])
     print(f"macro-F1 on test: {result['macro_f1']:.4f}")
@@ -288,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data_check)
     p = data_sub.add_parser("reference", help="train the plain reference model on train, print macro-F1 on test")
     p.add_argument("file", nargs="?", help="corpus file (default: data/corpus.jsonl)")
+    p.add_argument("--eval", help="score on this labelled file instead of the test split (e.g. data/external.jsonl)")
     p.set_defaults(func=_data_reference)
 
     return parser

@@ -22,10 +22,10 @@ def reference_pipeline():
     return make_pipeline(features, LogisticRegression(C=4, max_iter=2000))
 
 
-def evaluate_reference(rows: list[CorpusRow]) -> dict:
-    """Train on the train split, score macro-F1 and per-class figures on the test split."""
+def evaluate_reference(rows: list[CorpusRow], held_out: list[CorpusRow] | None = None) -> dict:
+    """Train on the train split, score macro-F1 and per-class figures on the test split (or ``held_out``)."""
     train = [r for r in rows if r.split == "train"]
-    test = [r for r in rows if r.split == "test"]
+    test = held_out if held_out is not None else [r for r in rows if r.split == "test"]
     model = reference_pipeline().fit([r.text for r in train], [r.label for r in train])
     predicted = model.predict([r.text for r in test])
     truth = [r.label for r in test]

@@ -32,3 +32,14 @@ def test_datasheet_figures_match_the_check():
     assert f"{summary['rows']:,}".replace(",", " ") in datasheet or str(summary["rows"]) in datasheet
     for label, count in summary["label"].items():
         assert f"| `{label}` | {count} |" in datasheet, label
+
+
+def test_independent_validation_set_is_well_formed_and_balanced():
+    from collections import Counter
+
+    from classifier.corpus import read_corpus
+
+    rows, problems = read_corpus(ROOT / "data/external.jsonl")
+    assert not problems
+    assert len(rows) == 250 and set(Counter(r.label for _, r in rows).values()) == {50}
+    assert all(r.split == "test" for _, r in rows)
