@@ -35,8 +35,8 @@ WORKERS ?= $${CLASSIFIER_WORKERS:-1}
 
 run: install
 	$(PY) -m classifier db upgrade
-	$(PY) -m uvicorn --factory api.main:app_factory --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-	  --no-access-log
+	CLASSIFIER_AUTO_MIGRATE=false $(PY) -m uvicorn --factory api.main:app_factory --host $(HOST) --port $(PORT) \
+	  --workers $(WORKERS) --no-access-log
 
 test: install system-deps
 	$(PY) -m pytest

@@ -19,13 +19,10 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.sparse import csr_matrix, hstack
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from classifier.errors import Errors, ModelError
@@ -169,6 +166,8 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         return state
 
     def _linear(self):
+        from sklearn.linear_model import LogisticRegression  # training only: serving never imports it
+
         return LogisticRegression(C=self.C, max_iter=self.max_iter)
 
     def fit(self, X, y, request_types=None):
@@ -187,6 +186,9 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         self.temperature_ = 1.0
         if self.calibration_folds and self.calibration_folds > 1:
+            from scipy.optimize import minimize_scalar
+            from sklearn.model_selection import StratifiedKFold
+
             scores = np.zeros((len(y), len(self.classes_)))
             folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
             for train_idx, held_idx in folds.split(features, y):
