@@ -1,0 +1,109 @@
+"""Hostile input on every path (HTTP and command line): a clear error or a result, never a crash or a hang."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from api.main import create_app
+from tests.api.conftest import make_settings
+from tests.conftest import ROOT
+
+NASTY_TEXT = st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300),  # every script, emoji included
+    st.text(alphabet="\x00\x01\x07\x08\x0b\x0c\x1b\x7f\u200b\u202e\ufeff\n\r\t ", max_size=80),  # control chars
+    st.sampled_from(["🔥" * 200, "مرحبا Привет 你好 la plataforma está caída", "\u202e" * 50 + "caída",
+                     "a" * 200_000, "no " * 40_000, "<script>alert(1)</script>", "' OR 1=1 --", "%s%n%x" * 50]),
+)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    with TestClient(create_app(make_settings(tmp_path_factory.mktemp("robust")))) as c:
+        yield c
+
+
+def _ok_or_clear_error(response) -> None:
+    assert response.status_code < 500, response.text[:300]
+    body = response.json()
+    if response.status_code >= 400:
+        assert body["error"]["code"] and body["error"]["message"]
+    else:
+        assert body["priority"] in ("muy_alta", "alta", "media", "baja", "muy_baja")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(subject=NASTY_TEXT, body=NASTY_TEXT, channel=st.sampled_from(["email", "chat"]))
+def test_any_text_gets_a_result_or_a_clear_error(client, subject, body, channel):
+    if channel == "chat":
+        subject = ""
+    _ok_or_clear_error(client.post("/v1/classify", json={"channel": channel, "subject": subject, "body": body}))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=st.binary(max_size=2000))
+def test_random_bytes_on_every_post_endpoint(client, raw):
+    for path, ctype in (("/v1/classify", "application/json"), ("/v1/classify/batch", "application/json"),
+                        ("/v1/sla", "application/json"), ("/v1/classify/email", "message/rfc822")):
+        r = client.post(path, content=raw, headers={"content-type": ctype})
+        assert r.status_code < 500, (path, raw[:50], r.text[:200])
+        if r.status_code >= 400:
+            assert r.json()["error"]["code"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(value=st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+                          lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
+                                                                                              children, max_size=4),
+                          max_leaves=30))
+def test_arbitrary_json_shapes(client, value):
+    r = client.post("/v1/classify", content=json.dumps(value), headers={"content-type": "application/json"})
+    assert r.status_code < 500 and (r.status_code == 200 or r.json()["error"]["code"])
+
+
+@pytest.mark.parametrize("depth", [10, 33, 1000, 100_000])
+def test_deeply_nested_json(client, depth):
+    raw = b'{"channel": "chat", "body": ' + b"[" * depth + b"]" * depth + b"}"
+    r = client.post("/v1/classify", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 413, 422) and r.json()["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"Subject: =?utf-8?B?!!!notbase64?=\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
+        b"Content-Type: text/plain; charset=utf-99\r\nContent-Transfer-Encoding: base64\r\n\r\n@@@###",
+        b"From: <<<>>>\r\nDate: not a date\r\nReceived: garbage; also not a date\r\nSubject: hola\r\n\r\nayuda",
+        b"Subject: " + "🔥".encode() * 500 + b"\r\n\r\n" + b"\xff\xfe\xfd" * 1000,
+        b"\x00" * 5000,
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative\r\n\r\nno boundary at all",
+    ],
+)
+def test_broken_mime(client, raw):
+    r = client.post("/v1/classify/email", content=raw, headers={"content-type": "message/rfc822"})
+    assert r.status_code < 500 and (r.status_code == 200 or r.json()["error"]["code"])
+
+
+def test_command_line_answers_every_hostile_line():
+    lines = [
+        b"\xff\xfe not utf-8",
+        b"[" * 10000 + b"]" * 10000,
+        json.dumps({"id": "e", "channel": "chat", "body": "🔥" * 5000}).encode(),
+        json.dumps({"id": "c", "channel": "chat", "body": "\x00\x1b[31m caída \u202e"}).encode(),
+        json.dumps({"id": "n", "channel": "chat", "body": None}).encode(),
+        json.dumps([1, 2]).encode(),
+        b'{"id": "x", "channel": "email", "subject": "hola", "body": "' + b"a" * 300_000 + b'"}',
+    ]
+    for command in (["score"], ["sla"]):
+        proc = subprocess.run([sys.executable, "-m", "classifier", *command], input=b"\n".join(lines) + b"\n",
+                              capture_output=True, cwd=ROOT, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-500:]
+        out = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+        assert len(out) == len(lines), (command, len(out))
+        assert all("error" in o or "priority" in o for o in out)
