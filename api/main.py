@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import ApiError
 from api.guard import GuardMiddleware
-from api.routes import classify, health, policy, sla
+from api.routes import classify, health, policy, review, sla
 from classifier.errors import ClassifierError, InputError
 from classifier.service import Classifier
 from classifier.settings import Settings, get_settings
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for router in (classify.router, sla.router, policy.router, health.router):
+    for router in (classify.router, sla.router, policy.router, review.router, health.router):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

@@ -175,3 +175,52 @@ class ErrorOut(BaseModel):
 
 ItemError.model_rebuild()
 BatchOut.model_rebuild()
+
+
+class FeedbackIn(BaseModel):
+    """An agent's decision on a suggested priority."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"classification_id": "9e35b7e1-72a4-47a1-a413-53d761e9ed8a", "agent": "laura.gomez", "decision": "change",
+         "priority": "alta", "reason": "Falla en una función para un solo usuario; la plataforma sí carga."}]})
+    classification_id: str = Field(min_length=1, max_length=36)
+    agent: str = Field(min_length=1, max_length=128, description="Quién decide.")
+    decision: Literal["accept", "change", "escalate"]
+    priority: Priority | None = Field(None, description="Obligatoria al cambiar la prioridad.")
+    reason: str | None = Field(None, max_length=2000, description="Obligatoria al cambiar la prioridad.")
+    replaces: bool = Field(False, description="True para reemplazar una decisión anterior sobre el mismo mensaje.")
+
+
+class FeedbackOut(BaseModel):
+    decision_id: str
+    classification_id: str
+    agent: str
+    decision: str
+    priority: Priority
+    suggested_priority: Priority
+    level: str
+    reason: str | None
+    replaces: str | None
+    created_at: str
+    response_due: str | None
+    solution_due: str | None
+
+
+class ReviewItem(BaseModel):
+    classification_id: str
+    message_id: str | None
+    received_at: str
+    channel: str
+    subject: str | None
+    body: str | None
+    priority: Priority
+    confidence: float
+    needs_review: bool
+    result: dict
+
+
+class ReviewPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[ReviewItem]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from classifier.ingest import Message
-from classifier.store.tables import ClassificationRow
+from classifier.store.tables import ClassificationRow, DecisionRow
 
 
 _INSERT = insert(ClassificationRow.__table__)  # Core, built once: no ORM bulk machinery on the hot path
@@ -63,3 +63,63 @@ def save_classification(*, session: Session, message: Message, result: dict, sto
             raise
         return existing.result, False
     return stored, True
+
+
+# ---------------------------------------------------------------------------------------------- decisions
+
+class DecisionConflict(Exception):
+    """A second, different decision on an item that already has one, without saying it replaces it."""
+
+    def __init__(self, current: DecisionRow):
+        super().__init__(f"classification already has a {current.decision} decision by {current.agent}")
+        self.current = current
+
+
+def current_decision(*, session: Session, classification_id: str) -> DecisionRow | None:
+    return session.scalar(select(DecisionRow).where(DecisionRow.classification_id == classification_id,
+                                                    DecisionRow.current.is_(True)))
+
+
+def record_decision(*, session: Session, classification: ClassificationRow, agent: str, decision: str,
+                    priority: str, level: str, reason: str | None, replaces: bool) -> tuple[DecisionRow, bool]:
+    """Keep every decision with who and when; the newest is current. The same decision again is idempotent,
+    a different one needs ``replaces`` (else ``DecisionConflict``)."""
+    existing = current_decision(session=session, classification_id=classification.id)
+    if existing is not None:
+        same = (existing.decision, existing.priority, existing.agent) == (decision, priority, agent)
+        if same and not replaces:
+            return existing, False
+        if not replaces:
+            raise DecisionConflict(existing)
+        existing.current = False
+    row = DecisionRow(id=str(uuid.uuid4()), classification_id=classification.id, agent=agent, decision=decision,
+                      priority=priority, suggested_priority=classification.priority, level=level, reason=reason,
+                      replaces=existing.id if existing is not None else None, current=True,
+                      created_at=datetime.now(timezone.utc))
+    session.add(row)
+    session.commit()
+    return row, True
+
+
+def review_queue(*, session: Session, needs_review: bool | None, order: str, limit: int, offset: int
+                 ) -> tuple[list[ClassificationRow], int]:
+    """Classifications without a decision yet: oldest first, or least confident first ("most useful")."""
+    decided = select(DecisionRow.classification_id)
+    query = select(ClassificationRow).where(ClassificationRow.id.not_in(decided))
+    if needs_review is not None:
+        query = query.where(ClassificationRow.needs_review.is_(needs_review))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    if order == "least_confident":
+        query = query.order_by(ClassificationRow.confidence.asc(), ClassificationRow.created_at.asc())
+    else:
+        query = query.order_by(ClassificationRow.received_at.asc(), ClassificationRow.created_at.asc())
+    return list(session.scalars(query.limit(limit).offset(offset))), int(total or 0)
+
+
+def reviewed(*, session: Session) -> list[tuple[ClassificationRow, DecisionRow]]:
+    """Every classification with its current decision, oldest first (for the feedback export)."""
+    query = (select(ClassificationRow, DecisionRow)
+             .join(DecisionRow, DecisionRow.classification_id == ClassificationRow.id)
+             .where(DecisionRow.current.is_(True))
+             .order_by(ClassificationRow.created_at.asc()))
+    return [(c, d) for c, d in session.execute(query)]
