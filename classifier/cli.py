@@ -238,6 +238,18 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_purge(args: argparse.Namespace) -> int:
+    from classifier.store.db import sessions
+    from classifier.store.repository import purge_bodies
+
+    settings = get_settings()
+    days = args.days or settings.retention_days
+    with sessions(settings.database_url)() as session:
+        count = purge_bodies(session=session, older_than_days=days)
+    print(f"{count} message bodies older than {days} days purged; priorities and decisions kept")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m classifier",
@@ -276,10 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory for evaluation.json and confusion_matrix.png (default: models/)")
     p.set_defaults(func=_evaluate)
 
-    db = sub.add_parser("db", help="database tools (upgrade)")
+    db = sub.add_parser("db", help="database tools (upgrade, purge)")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     p = db_sub.add_parser("upgrade", help="apply schema migrations (CLASSIFIER_DATABASE_URL; SQLite by default)")
     p.set_defaults(func=_db_upgrade)
+    p = db_sub.add_parser("purge", help="retention (Ley 1581 de 2012): drop bodies older than N days, keep labels")
+    p.add_argument("--days", type=int, help="keep bodies of the last N days (default CLASSIFIER_RETENTION_DAYS, 365)")
+    p.set_defaults(func=_db_purge)
 
     data = sub.add_parser("data", help="corpus tools (check, reference)")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")

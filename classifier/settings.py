@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     batch_limit: int = Field(1000, ge=1, description="Most messages in one batch request.")
     max_json_depth: int = Field(32, ge=2, description="Deepest JSON nesting accepted.")
     store_bodies: bool = Field(True, description="Keep message bodies in the store (subject to retention).")
+    retention_days: int = Field(365, ge=1, description="`db purge` drops bodies older than this (Ley 1581).")
 
 
 @lru_cache

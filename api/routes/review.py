@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -11,8 +12,8 @@ from fastapi.responses import StreamingResponse
 from api.deps import ApiError, ClassifierDep, SessionDep, require_key
 from api.schemas import ErrorOut, FeedbackIn, FeedbackOut, ReviewPage
 from classifier.calendar import parse_instant
-from classifier.store.repository import (DecisionConflict, get_classification, record_decision, review_queue,
-                                         reviewed)
+from classifier.store.repository import (DecisionConflict, get_classification, open_tickets, record_decision,
+                                         review_queue, reviewed)
 
 router = APIRouter(prefix="/v1", tags=["revisión"], dependencies=[Depends(require_key)])
 KEYED = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}}
@@ -97,3 +98,23 @@ async def export(session: SessionDep) -> StreamingResponse:
             "split": "train",
         }, ensure_ascii=False) + "\n")
     return StreamingResponse(iter(lines), media_type="application/x-ndjson")
+
+
+@router.post("/escalations/check", summary="Tickets en N1 con el tiempo de respuesta vencido",
+             description="Propone N2 con la prioridad un paso más alta y los plazos recalculados desde la llegada "
+                         "original. Un escalamiento aceptado se registra con POST /v1/feedback (decision=escalate).",
+             responses=KEYED)
+async def escalations_check(classifier: ClassifierDep, session: SessionDep,
+                            now: str | None = Query(None, description="Momento de la revisión (ISO 8601 con zona); "
+                                                                      "por defecto, ahora.")) -> dict:
+    engine = classifier.policy_engine
+    moment = parse_instant(now) if now else datetime.now(engine.calendar.tz)
+    proposals = []
+    for row, decision in open_tickets(session=session):
+        priority = decision.priority if decision is not None else row.priority
+        check = engine.sla.escalation(priority, parse_instant(row.result["received_at"]), level="N1", now=moment,
+                                      customer_id=row.customer_id, sender=row.sender,
+                                      request_type=row.result.get("request_type"))
+        if check.escalate:
+            proposals.append({"classification_id": row.id, "message_id": row.message_id, **check.as_dict()})
+    return {"now": moment.isoformat(), "escalations": proposals}

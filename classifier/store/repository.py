@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -123,3 +123,29 @@ def reviewed(*, session: Session) -> list[tuple[ClassificationRow, DecisionRow]]
              .where(DecisionRow.current.is_(True))
              .order_by(ClassificationRow.created_at.asc()))
     return [(c, d) for c, d in session.execute(query)]
+
+
+def purge_bodies(*, session: Session, older_than_days: int) -> int:
+    """Ley 1581 de 2012: drop subject and body (also inside the stored result's evidence) of messages older than
+    the retention period; priorities, decisions and metrics stay."""
+    cutoff = datetime.now(timezone.utc) - timedelta(days=older_than_days)
+    rows = session.scalars(select(ClassificationRow).where(ClassificationRow.created_at < cutoff,
+                                                           ClassificationRow.body_purged_at.is_(None))).all()
+    now = datetime.now(timezone.utc)
+    for row in rows:
+        result = dict(row.result)
+        for key in ("rules", "suppressed_rules"):
+            result[key] = [{**hit, "evidence": []} for hit in result.get(key, [])]
+        result["impact_evidence"] = None
+        row.subject, row.body, row.body_purged_at, row.result = None, None, now, result
+    session.commit()
+    return len(rows)
+
+
+def open_tickets(*, session: Session, limit: int = 5000) -> list[tuple[ClassificationRow, DecisionRow | None]]:
+    """Classifications still at level 1 (no decision, or a current decision that kept them at N1)."""
+    query = (select(ClassificationRow, DecisionRow)
+             .outerjoin(DecisionRow, (DecisionRow.classification_id == ClassificationRow.id)
+                        & DecisionRow.current.is_(True))
+             .order_by(ClassificationRow.received_at.asc()).limit(limit))
+    return [(c, d) for c, d in session.execute(query) if d is None or d.level != "N2"]

@@ -103,3 +103,15 @@ def test_records_survive_a_restart(tmp_path):
         assert again["classification_id"] == a["classification_id"] and again["duplicate"] is True
         exported = [json.loads(x) for x in second.get("/v1/feedback/export", headers=H).text.splitlines()]
         assert exported and exported[0]["label"] == "alta" and exported[0]["id"] == a["classification_id"]
+
+
+def test_escalation_check_proposes_n2_for_overdue_n1_tickets(client):
+    a, b, c = classify_all(client)
+    r = client.post("/v1/escalations/check", headers=H, params={"now": "2026-11-26T11:00:00-05:00"})
+    found = {e["classification_id"]: e for e in r.json()["escalations"]}
+    assert c["classification_id"] in found  # muy_alta received 09:00, one business hour: overdue at 11:00
+    assert found[c["classification_id"]]["proposed_level"] == "N2"
+    client.post("/v1/feedback", headers=H, json={"classification_id": c["classification_id"], "agent": "laura",
+                                                 "decision": "escalate"})
+    r = client.post("/v1/escalations/check", headers=H, params={"now": "2026-11-26T11:00:00-05:00"})
+    assert c["classification_id"] not in {e["classification_id"] for e in r.json()["escalations"]}
