@@ -7,12 +7,17 @@ hop and GIL contention per request (a sync dependency would run in FastAPI's thr
 from __future__ import annotations
 
 import hmac
+import logging
+import time
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from classifier.errors import ModelError
 from classifier.service import Classifier
+from classifier.text_model import load_model, read_manifest
 from classifier.settings import Settings
 from classifier.store.db import sessions
 
@@ -22,6 +27,7 @@ async def app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+log = logging.getLogger("clasificador")
 
 
 class ApiError(Exception):
@@ -32,11 +38,45 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.fields = status, code, message, fields or []
 
 
+MODEL_CHECK_SECONDS = 2.0
+
+
+def reload_model(state, *, force: bool = False) -> bool:
+    """Serve the manifest's current model if it changed (checked by file time, then version); True if swapped.
+
+    Every worker runs this for itself, so a promotion or a rollback reaches all workers of a service within
+    seconds; requests already running finish with the model they started with.
+    """
+    settings: Settings = state.settings
+    manifest = Path(settings.models_dir) / "manifest.json"
+    try:
+        mtime = manifest.stat().st_mtime
+    except OSError:
+        return False
+    if not force and mtime == getattr(state, "manifest_mtime", None):
+        return False
+    state.manifest_mtime = mtime
+    entry = read_manifest(settings.models_dir)["current"]
+    classifier: Classifier = state.classifier
+    if entry["model_version"] == classifier.model_version:
+        return False
+    state.classifier = classifier.with_model(load_model(settings.models_dir, entry))
+    log.info("model reloaded", extra={"route": entry["model_version"]})
+    return True
+
+
 async def get_classifier(request: Request) -> Classifier:
-    classifier = getattr(request.app.state, "classifier", None)
-    if classifier is None:
+    state = request.app.state
+    if getattr(state, "classifier", None) is None:
         raise ApiError(503, "not_ready", "El modelo y las reglas aún no están cargados.")
-    return classifier
+    now = time.monotonic()
+    if now - getattr(state, "model_checked", 0.0) > MODEL_CHECK_SECONDS:
+        state.model_checked = now
+        try:
+            reload_model(state)
+        except ModelError as exc:  # keep serving the verified model in memory
+            log.error("model reload refused", extra={"route": str(exc)[:200]})
+    return state.classifier
 
 
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]

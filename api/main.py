@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import sys
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             upgrade(settings.database_url)
         app.state.classifier = Classifier.load(settings)
+        app.state.manifest_mtime = None
+        app.state.model_checked = time.monotonic()
         start_checkpointer(settings.database_url)
         # Rules, vocabularies and weights never change while serving: keep the collector from walking them
         # on every full collection (a full pass over them takes tens of milliseconds, the p99 budget).

@@ -138,12 +138,28 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from classifier.corpus import check_corpus
     from classifier.training import train_and_save
 
-    entry = train_and_save(get_settings(), data=Path(args.data) if args.data else None,
-                           params={"random_state": args.seed}, progress=True)
-    print(json.dumps({"model_version": entry["model_version"], "artefact": entry["artefact"],
-                      "metrics": entry["metrics"]}, ensure_ascii=False, indent=2))
+    feedback = None
+    if args.with_feedback:
+        report = check_corpus(Path(args.with_feedback), "feedback")
+        if not report.ok:
+            print("feedback file rejected:\n" + "\n".join(f"  {p}" for p in report.problems), file=sys.stderr)
+            return 1
+        feedback = report.rows
+    entry = train_and_save(get_settings(), data=Path(args.data) if args.data else None, feedback=feedback,
+                           params={"random_state": args.seed}, progress=True, compare=bool(args.with_feedback))
+    print(json.dumps({k: entry[k] for k in ("model_version", "artefact", "metrics", "promoted", "compared_with")},
+                     ensure_ascii=False, indent=2))
+    return 0
+
+
+def _model_rollback(args: argparse.Namespace) -> int:
+    from classifier.text_model import rollback
+
+    entry = rollback(get_settings().models_dir)
+    print(f"current model is now {entry['model_version']} (POST /v1/admin/reload to serve it)")
     return 0
 
 
@@ -278,7 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the text model on the corpus train split and make it current")
     p.add_argument("--data", help="corpus file (default: data/corpus.jsonl)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same data and seed give the same metrics)")
+    p.add_argument("--with-feedback", metavar="FILE",
+                   help="agents' corrections (GET /v1/feedback/export); promote only if not worse on the test split")
     p.set_defaults(func=_train)
+
+    model = sub.add_parser("model", help="model versions (rollback)")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="MODEL_COMMAND")
+    p = model_sub.add_parser("rollback", help="make the previous model current again")
+    p.set_defaults(func=_model_rollback)
 
     p = sub.add_parser("evaluate", help="score rules, model and both on labelled messages (corpus test split)")
     p.add_argument("--data", help="labelled JSON Lines file (default: the corpus test split)")

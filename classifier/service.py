@@ -129,6 +129,10 @@ class Classifier:
                 raise
         return cls(policy_engine, rules, model)
 
+    def with_model(self, model: LoadedModel) -> "Classifier":
+        """The same policy and rules with another (verified) model: what a reload swaps in."""
+        return Classifier(self.policy_engine, self.rules, model)
+
     @property
     def model_version(self) -> str | None:
         return self.model.version if self.model else None

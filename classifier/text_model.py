@@ -344,8 +344,10 @@ class LoadedModel:
         return self.manifest["model_version"]
 
 
-def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, metrics: dict, params: dict) -> dict:
-    """Write ``priority-<version>.joblib`` and make it current in ``manifest.json``; earlier ones are kept."""
+def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, metrics: dict, params: dict,
+               promote: bool = True) -> dict:
+    """Write ``priority-<version>.joblib``; with ``promote`` make it current in ``manifest.json``. Earlier models are
+    kept (``previous``, newest first) so ``model rollback`` can restore them."""
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     version = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{training_data_sha256[:8]}"
@@ -362,15 +364,35 @@ def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, met
         "metrics": metrics,
     }
     manifest_path = models_dir / "manifest.json"
-    previous: list[dict] = []
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text("utf-8"))
-        previous = [old["current"], *old.get("previous", [])] if "current" in old else []
-    manifest = {"current": entry, "previous": previous}
-    tmp = manifest_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    tmp.replace(manifest_path)
+    manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+    if promote:
+        previous = [manifest["current"], *manifest.get("previous", [])] if "current" in manifest else []
+        manifest = {**manifest, "current": entry, "previous": previous}
+    else:
+        manifest = {**manifest, "rejected": [entry, *manifest.get("rejected", [])]}
+    write_manifest(models_dir, manifest)
     return entry
+
+
+def write_manifest(models_dir: Path, manifest: dict) -> None:
+    """Replace ``manifest.json`` atomically (readers never see half a file)."""
+    path = Path(models_dir) / "manifest.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    tmp.replace(path)
+
+
+def rollback(models_dir: Path) -> dict:
+    """Make the previous model current again; the rolled-back one is kept under ``rolled_back``."""
+    manifest = read_manifest(models_dir)
+    previous = manifest.get("previous", [])
+    if not previous:
+        raise ModelError("no previous model to roll back to")
+    load_model(models_dir, previous[0])  # refuse to switch to an artefact that fails its check
+    manifest = {**manifest, "current": previous[0], "previous": previous[1:],
+                "rolled_back": [manifest["current"], *manifest.get("rolled_back", [])]}
+    write_manifest(models_dir, manifest)
+    return manifest["current"]
 
 
 def read_manifest(models_dir: Path) -> dict:

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from classifier.clean import clean
 from classifier.corpus import CorpusRow, load_rows
+from classifier.errors import ModelError
 from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
 from classifier.text_model import ModelInput, PriorityModel, save_model
@@ -49,26 +50,60 @@ def data_hash(rows: list[CorpusRow]) -> str:
     return digest.hexdigest()
 
 
-def train_and_save(settings: Settings, *, data: Path | None = None, extra: list[CorpusRow] = (),
-                   params: dict | None = None, progress: bool = False) -> dict:
-    """Train on the train split (plus ``extra`` rows), score on the test split, save; return the manifest entry."""
+def merge_feedback(rows: list[CorpusRow], feedback: list[CorpusRow]) -> tuple[list[CorpusRow], dict]:
+    """Training rows plus agents' corrections: an agent's label wins over a corpus row with the same text;
+    corrections whose text is in the test split are dropped, so the held-out data stays held out."""
+    def key(r: CorpusRow) -> str:
+        return " ".join((r.subject + " " + r.body).lower().split())
+
+    test_texts = {key(r) for r in rows if r.split == "test"}
+    usable = [f for f in feedback if key(f) not in test_texts]
+    corrected = {key(f) for f in usable}
+    train = [r for r in rows if r.split == "train" and key(r) not in corrected]
+    stats = {"feedback_rows": len(feedback), "feedback_used": len(usable),
+             "feedback_dropped_in_test": len(feedback) - len(usable),
+             "corpus_rows_overridden": sum(1 for r in rows if r.split == "train" and key(r) in corrected)}
+    return train + usable, stats
+
+
+def train_and_save(settings: Settings, *, data: Path | None = None, feedback: list[CorpusRow] | None = None,
+                   params: dict | None = None, progress: bool = False, compare: bool = False) -> dict:
+    """Train on the train split (plus agents' corrections), score on the test split and save.
+
+    With ``compare`` the current model is scored on the same test rows and the candidate is promoted only when
+    its macro-F1 is not worse; otherwise the candidate is kept as rejected and the current model stays.
+    """
     from classifier.evaluation import evaluate_prepared
     from classifier.service import load_policy_engine
+    from classifier.text_model import load_model, read_manifest
 
     params = {**DEFAULT_PARAMS, **(params or {})}
     rows = load_rows(data or settings.corpus_path)
-    train_rows = [r for r in rows if r.split == "train"] + list(extra)
+    train_rows, merge = merge_feedback(rows, feedback or [])
     test_rows = [r for r in rows if r.split == "test"]
     rules = RuleEngine.from_dir(settings.rules_dir)
     prepared_train = prepare(train_rows, rules, progress=progress)
     bundle = fit_bundle([p[0] for p in prepared_train], train_rows, params)
-    policy = load_policy_engine(settings).policy
+    decision = load_policy_engine(settings).policy.decision
     prepared_test = prepare(test_rows, rules, progress=progress)
-    metrics = evaluate_prepared(bundle["priority"], prepared_test, test_rows,
-                                decision=policy.decision)["rules_plus_model"]
-    summary = {k: metrics[k] for k in ("macro_f1", "accuracy", "review_share", "accuracy_not_reviewed")}
-    summary["recall_muy_alta"] = metrics["per_class"]["muy_alta"]["recall"]
-    summary["test_rows"] = len(test_rows)
-    summary["train_rows"] = len(train_rows)
-    return save_model(settings.models_dir, bundle, training_data_sha256=data_hash(train_rows), metrics=summary,
-                      params=params)
+
+    def summary_of(model) -> dict:
+        metrics = evaluate_prepared(model, prepared_test, test_rows, decision=decision)["rules_plus_model"]
+        out = {k: metrics[k] for k in ("macro_f1", "accuracy", "review_share", "accuracy_not_reviewed")}
+        out["recall_muy_alta"] = metrics["per_class"]["muy_alta"]["recall"]
+        return out
+
+    summary = {**summary_of(bundle["priority"]), "test_rows": len(test_rows), "train_rows": len(train_rows),
+               **merge}
+    promote, current = True, None
+    if compare:
+        try:
+            current_entry = read_manifest(settings.models_dir)["current"]
+            current = {"model_version": current_entry["model_version"],
+                       **summary_of(load_model(settings.models_dir, current_entry).model)}
+            promote = summary["macro_f1"] >= current["macro_f1"]
+        except ModelError:
+            current = None
+    entry = save_model(settings.models_dir, bundle, training_data_sha256=data_hash(train_rows), metrics=summary,
+                       params=params, promote=promote)
+    return {**entry, "promoted": promote, "compared_with": current}

@@ -6,12 +6,13 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import ApiError, ClassifierDep, SessionDep, require_key
+from api.deps import ApiError, ClassifierDep, SessionDep, reload_model, require_key
 from api.schemas import ErrorOut, FeedbackIn, FeedbackOut, ReviewPage
 from classifier.calendar import parse_instant
+from classifier.errors import ModelError
 from classifier.store.repository import (DecisionConflict, get_classification, open_tickets, record_decision,
                                          review_queue, reviewed)
 
@@ -118,3 +119,14 @@ async def escalations_check(classifier: ClassifierDep, session: SessionDep,
         if check.escalate:
             proposals.append({"classification_id": row.id, "message_id": row.message_id, **check.as_dict()})
     return {"now": moment.isoformat(), "escalations": proposals}
+
+
+@router.post("/admin/reload", summary="Servir el modelo vigente del manifiesto", responses=KEYED,
+             description="Cambia al modelo promovido (o restaurado con `model rollback`) sin cortar peticiones; los "
+                         "demás workers lo toman solos al revisar el manifiesto.")
+async def admin_reload(request: Request) -> dict:
+    try:
+        swapped = reload_model(request.app.state, force=True)
+    except ModelError as exc:
+        raise ApiError(409, "model_refused", str(exc)) from None
+    return {"reloaded": swapped, "model_version": request.app.state.classifier.model_version}

@@ -1,0 +1,70 @@
+"""The retraining round trip: corrections in, candidate trained and compared, reload served, rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from tests.api.conftest import KEY, make_settings
+from tests.conftest import ROOT
+
+H = {"x-api-key": KEY}
+NEW_MESSAGES = [
+    ("fb-1", "buenas, el certificado de retención de un proveedor sale con el NIT cortado", "alta"),
+    ("fb-2", "¿se puede poner la foto del estudiante en el carné desde la plataforma?", "media"),
+    ("fb-3", "les confirmo que ya recibimos la factura de noviembre, gracias", "baja"),
+    ("fb-4", "hoy ningún cajero puede abrir el turno, el punto de venta no inicia", "muy_alta"),
+]
+
+
+def run(args, models_dir):
+    env = {**os.environ, "CLASSIFIER_MODELS_DIR": str(models_dir)}
+    return subprocess.run([sys.executable, "-m", "classifier", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=600)
+
+
+def test_corrections_in_model_out_metrics_compared_reload_and_rollback(tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("evaluation*", "*.png"))
+    settings = make_settings(tmp_path, models_dir=models)
+    with TestClient(create_app(settings)) as client:
+        original = client.get("/readyz").json()["model_version"]
+        for message_id, body, label in NEW_MESSAGES:
+            result = client.post("/v1/classify", json={"id": message_id, "channel": "chat", "body": body}).json()
+            decision = {"decision": "accept"} if result["priority"] == label else {
+                "decision": "change", "priority": label, "reason": "corrección del agente"}
+            r = client.post("/v1/feedback", headers=H, json={"classification_id": result["classification_id"],
+                                                             "agent": "laura", **decision})
+            assert r.status_code == 200
+        export = tmp_path / "feedback.jsonl"
+        export.write_text(client.get("/v1/feedback/export", headers=H).text, "utf-8")
+        assert len(export.read_text("utf-8").splitlines()) == len(NEW_MESSAGES)
+
+        proc = run(["train", "--with-feedback", str(export)], models)
+        assert proc.returncode == 0, proc.stderr[-800:]
+        out = json.loads(proc.stdout)
+        assert out["metrics"]["feedback_used"] == len(NEW_MESSAGES)
+        assert out["compared_with"]["model_version"] == original
+        assert out["promoted"] == (out["metrics"]["macro_f1"] >= out["compared_with"]["macro_f1"])
+        manifest = json.loads((models / "manifest.json").read_text("utf-8"))
+        expected = out["model_version"] if out["promoted"] else original
+        assert manifest["current"]["model_version"] == expected
+
+        proc = run(["train"], models)  # a plain retrain always becomes current
+        assert proc.returncode == 0, proc.stderr[-800:]
+        newest = json.loads(proc.stdout)["model_version"]
+        reloaded = client.post("/v1/admin/reload", headers=H).json()
+        assert reloaded == {"reloaded": True, "model_version": newest}
+        assert client.post("/v1/classify", json={"channel": "chat", "body": "hola"}).json()["model_version"] == newest
+
+        proc = run(["model", "rollback"], models)
+        assert proc.returncode == 0, proc.stderr
+        back = client.post("/v1/admin/reload", headers=H).json()["model_version"]
+        assert back == expected and back != newest
+        assert client.post("/v1/admin/reload").status_code == 401
