@@ -33,8 +33,8 @@ def _writer(url: str, worker: int, count: int) -> None:
                 save_classification(session=session, message=Message("shared", "chat", "", "x"), result=_result(i))
 
 
-def test_several_processes_write_at_once_and_lose_nothing(tmp_path):
-    url = f"sqlite:///{tmp_path / 'concurrent.sqlite3'}"
+def test_several_processes_write_at_once_and_lose_nothing(database_url):
+    url = database_url
     upgrade(url)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(url, w, 60)) for w in range(4)]
@@ -47,8 +47,8 @@ def test_several_processes_write_at_once_and_lose_nothing(tmp_path):
         assert session.scalar(select(func.count()).select_from(ClassificationRow)) == 4 * 60 + 1
 
 
-def test_retention_purges_old_bodies_and_keeps_labels(tmp_path):
-    url = f"sqlite:///{tmp_path / 'retention.sqlite3'}"
+def test_retention_purges_old_bodies_and_keeps_labels(database_url):
+    url = database_url
     upgrade(url)
     with sessions(url)() as session:
         old, _ = save_classification(session=session, message=Message("old", "chat", "", "datos personales"),

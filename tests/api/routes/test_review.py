@@ -92,8 +92,8 @@ def test_export_is_corpus_format_and_passes_the_feedback_check(client, tmp_path)
     assert proc.returncode == 0, proc.stdout
 
 
-def test_records_survive_a_restart(tmp_path):
-    settings = make_settings(tmp_path)
+def test_records_survive_a_restart(tmp_path, database_url):
+    settings = make_settings(tmp_path, database_url=database_url)
     with TestClient(create_app(settings)) as first:
         a = first.post("/v1/classify", json=MESSAGES[0]).json()
         first.post("/v1/feedback", headers=H, json={"classification_id": a["classification_id"], "agent": "laura",
