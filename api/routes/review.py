@@ -13,8 +13,8 @@ from api.deps import ApiError, ClassifierDep, SessionDep, reload_model, require_
 from api.schemas import ErrorOut, FeedbackIn, FeedbackOut, ReviewPage
 from classifier.calendar import parse_instant
 from classifier.errors import ModelError
-from classifier.store.repository import (DecisionConflict, get_classification, open_tickets, record_decision,
-                                         review_queue, reviewed)
+from classifier.store.repository import (DecisionConflict, get_classification, open_tickets, quality,
+                                         record_decision, review_queue, reviewed)
 
 router = APIRouter(prefix="/v1", tags=["revisión"], dependencies=[Depends(require_key)])
 KEYED = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}}
@@ -130,3 +130,10 @@ async def admin_reload(request: Request) -> dict:
     except ModelError as exc:
         raise ApiError(409, "model_refused", str(exc)) from None
     return {"reloaded": swapped, "model_version": request.app.state.classifier.model_version}
+
+
+@router.get("/quality", summary="Calidad del modelo según los agentes, por semana y prioridad", responses=KEYED,
+            description="Cuántas sugerencias aceptaron los agentes, a qué prioridad las cambiaron y qué parte se "
+                        "envió a revisión: la precisión en vivo del modelo.")
+async def quality_report(session: SessionDep, weeks: int = Query(12, ge=1, le=104)) -> dict:
+    return quality(session=session, weeks=weeks)

@@ -149,3 +149,36 @@ def open_tickets(*, session: Session, limit: int = 5000) -> list[tuple[Classific
                         & DecisionRow.current.is_(True))
              .order_by(ClassificationRow.received_at.asc()).limit(limit))
     return [(c, d) for c, d in session.execute(query) if d is None or d.level != "N2"]
+
+
+def quality(*, session: Session, weeks: int = 12) -> dict:
+    """Per ISO week and suggested priority: classified, sent to review, reviewed, accepted, changed to what.
+
+    The acceptance rate is the model's live precision as agents judge it.
+    """
+    since = datetime.now(timezone.utc) - timedelta(weeks=weeks)
+    rows = session.execute(
+        select(ClassificationRow.created_at, ClassificationRow.priority, ClassificationRow.needs_review,
+               DecisionRow.decision, DecisionRow.priority)
+        .outerjoin(DecisionRow, (DecisionRow.classification_id == ClassificationRow.id) & DecisionRow.current.is_(True))
+        .where(ClassificationRow.created_at >= since)).all()
+    table: dict[tuple[str, str], dict] = {}
+    for created, suggested, review, decision, final in rows:
+        year, week, _ = created.isocalendar()
+        cell = table.setdefault((f"{year}-W{week:02d}", suggested), {
+            "week": f"{year}-W{week:02d}", "priority": suggested, "classified": 0, "sent_to_review": 0,
+            "reviewed": 0, "accepted": 0, "changed_to": {}})
+        cell["classified"] += 1
+        cell["sent_to_review"] += bool(review)
+        if decision is not None:
+            cell["reviewed"] += 1
+            if final == suggested:
+                cell["accepted"] += 1
+            else:
+                cell["changed_to"][final] = cell["changed_to"].get(final, 0) + 1
+    out = []
+    for cell in sorted(table.values(), key=lambda c: (c["week"], c["priority"])):
+        cell["acceptance_rate"] = round(cell["accepted"] / cell["reviewed"], 4) if cell["reviewed"] else None
+        cell["review_share"] = round(cell["sent_to_review"] / cell["classified"], 4)
+        out.append(cell)
+    return {"weeks": weeks, "rows": out}

@@ -115,3 +115,17 @@ def test_escalation_check_proposes_n2_for_overdue_n1_tickets(client):
                                                  "decision": "escalate"})
     r = client.post("/v1/escalations/check", headers=H, params={"now": "2026-11-26T11:00:00-05:00"})
     assert c["classification_id"] not in {e["classification_id"] for e in r.json()["escalations"]}
+
+
+def test_quality_counts_acceptances_changes_and_review_share(client):
+    a, b, c = classify_all(client)
+    client.post("/v1/feedback", headers=H, json={"classification_id": c["classification_id"], "agent": "laura",
+                                                 "decision": "accept"})
+    client.post("/v1/feedback", headers=H, json={"classification_id": b["classification_id"], "agent": "laura",
+                                                 "decision": "change", "priority": "baja", "reason": "informativo"})
+    rows = client.get("/v1/quality", headers=H).json()["rows"]
+    assert sum(r["classified"] for r in rows) == 3 and sum(r["reviewed"] for r in rows) == 2
+    accepted = next(r for r in rows if r["priority"] == c["priority"])
+    assert accepted["accepted"] >= 1 and accepted["acceptance_rate"] is not None
+    changed = next(r for r in rows if r["priority"] == b["priority"])
+    assert changed["changed_to"].get("baja") == 1
