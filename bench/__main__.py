@@ -12,6 +12,7 @@ BENCHMARKS = {
     "Deadlines (business calendar)": "bench.bench_sla",
     "Scoring (one core)": "bench.bench_text",
     "HTTP service": "bench.bench_http",
+    "Training": "bench.bench_training",
 }
 
 
