@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Debian packages the test suite and the benchmarks need (installed with apt-get as root when missing).
-DEB_PACKAGES ?= postgresql
+DEB_PACKAGES ?= postgresql chromium
 DEB_BENCH_PACKAGES ?= wrk
 
 .PHONY: install system-deps bench-deps apt-install run test bench clean

@@ -100,6 +100,10 @@ def check_key(request: Request, settings: Settings) -> None:
                        "Este servicio no tiene clave configurada (CLASSIFIER_API_KEY): el recurso está deshabilitado.")
     given = request.headers.get("x-api-key")
     if not given:
+        from api.routes.page import COOKIE, session_agent  # the review page's signed session cookie
+
+        if session_agent(settings.api_key, request.cookies.get(COOKIE)) is not None:
+            return
         raise ApiError(401, "api_key_missing", "Falta la cabecera X-API-Key.")
     if not hmac.compare_digest(given.encode("utf-8"), settings.api_key.encode("utf-8")):
         raise ApiError(403, "api_key_invalid", "La clave X-API-Key no es válida.")

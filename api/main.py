@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import ApiError
 from api.guard import GuardMiddleware
-from api.routes import classify, health, policy, review, sla
+from api.routes import classify, health, page, policy, review, sla
 from classifier.errors import ClassifierError, InputError
 from classifier.service import Classifier
 from classifier.settings import Settings, get_settings
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for router in (classify.router, sla.router, policy.router, review.router, health.router):
+    for router in (classify.router, sla.router, policy.router, review.router, page.router, health.router):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

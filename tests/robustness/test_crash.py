@@ -5,52 +5,25 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 
-from tests.conftest import ROOT
+from tests.servers import free_port, post_json, start_server
 
 KEY = "clave-de-prueba-crash"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("service did not start")
-
-
 def _post(port: int, path: str, body: dict, key: bool = False) -> dict:
-    headers = {"content-type": "application/json", **({"x-api-key": KEY} if key else {})}
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return json.loads(r.read())
+    return post_json(port, path, body, {"x-api-key": KEY} if key else None)
 
 
 def test_kill_mid_write_loses_no_committed_feedback(tmp_path):
-    env = {**os.environ, "CLASSIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.sqlite3'}",
+    env = {"CLASSIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.sqlite3'}",
            "CLASSIFIER_API_KEY": KEY}
-    port = _port()
-    server = _start(env, port)
+    port = free_port()
+    server = start_server(env, port)
     ids = [_post(port, "/v1/classify", {"id": f"c-{i}", "channel": "chat", "body": f"el reporte {i} sale mal"}
                  )["classification_id"] for i in range(400)]
     acknowledged: list[str] = []
@@ -73,7 +46,7 @@ def test_kill_mid_write_loses_no_committed_feedback(tmp_path):
     server.wait(10)
     assert 50 <= len(acknowledged) < len(ids)
 
-    server = _start(env, port)
+    server = start_server(env, port)
     try:
         request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/feedback/export", headers={"x-api-key": KEY})
         with urllib.request.urlopen(request, timeout=30) as r:
