@@ -7,7 +7,6 @@ from datetime import datetime
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ClassifierDep
-from classifier.ical import calendar_feed
 
 router = APIRouter(prefix="/v1", tags=["política"])
 
@@ -40,6 +39,8 @@ async def policy(classifier: ClassifierDep, days: int = Query(120, ge=1, le=730)
 @router.get("/calendar.ics", summary="Calendario de atención (iCalendar)",
             response_class=Response, responses={200: {"content": {"text/calendar": {}}}})
 async def calendar_ics(classifier: ClassifierDep, days: int = Query(365, ge=1, le=1095)) -> Response:
+    from classifier.ical import calendar_feed  # icalendar is loaded on the first feed request, not at start-up
+
     cal = classifier.policy_engine.calendar
     body = calendar_feed(cal, start=datetime.now(cal.tz).date(), days=days)
     return Response(body, media_type="text/calendar; charset=utf-8",
