@@ -9,7 +9,6 @@ hypothetical ("¿qué pasa si se cae?") or already resolved ("ya quedó").
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
