@@ -7,21 +7,12 @@ import urllib.request
 
 from playwright.sync_api import sync_playwright
 
+from tests.api.routes.test_review import MESSAGES  # the same three messages as the API review tests
 from tests.conftest import ROOT
 from tests.servers import post_json, running_server
 
 KEY = "clave-revision-123"
 CHROMIUM = "/usr/bin/chromium"  # make test installs Debian's chromium; no browser is ever downloaded
-MESSAGES = [
-    {"id": "p-1", "channel": "chat", "body": "el reporte de cartera sale con valores raros desde ayer",
-     "received_at": "2026-11-24T09:00:00-05:00"},
-    {"id": "p-2", "channel": "email", "subject": "Consulta", "body": "¿me ayudan con la configuración del correo?",
-     "received_at": "2026-11-25T09:00:00-05:00"},
-    {"id": "p-3", "channel": "chat", "body": "la plataforma está caída, nadie puede entrar",
-     "received_at": "2026-11-26T09:00:00-05:00"},
-]
-
-
 def test_agent_reviews_three_messages_and_the_decisions_are_stored(tmp_path):
     env = {"CLASSIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 'page.sqlite3'}", "CLASSIFIER_API_KEY": KEY}
     with running_server(env) as port:
