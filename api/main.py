@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import sys
@@ -18,7 +17,7 @@ from api.deps import ApiError
 from api.guard import GuardMiddleware
 from api.routes import classify, health, page, policy, review, sla
 from classifier.errors import ClassifierError, InputError
-from classifier.service import Classifier
+from classifier.service import Classifier, settle
 from classifier.settings import Settings, get_settings
 from classifier.store.db import start_checkpointer, upgrade
 
@@ -64,10 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.manifest_mtime = None
         app.state.model_checked = time.monotonic()
         start_checkpointer(settings.database_url)
-        # Rules, vocabularies and weights never change while serving: keep the collector from walking them
-        # on every full collection (a full pass over them takes tens of milliseconds, the p99 budget).
-        gc.collect()
-        gc.freeze()
+        settle()
         log.info("ready", extra={"route": "startup"})
         yield
 

@@ -15,7 +15,7 @@ from bench.report import Figure
 from classifier.clean import clean, spanish
 from classifier.corpus import load_rows
 from classifier.ingest import Message
-from classifier.service import Classifier, to_model_input
+from classifier.service import Classifier, settle, to_model_input
 from classifier.settings import get_settings
 
 
@@ -56,6 +56,7 @@ def run() -> list[Figure]:
 def _measure() -> list[Figure]:
     settings = get_settings()
     classifier = Classifier.load(settings)
+    settle()  # as the score command and the service do after loading
     rows = load_rows(settings.corpus_path)
     nlp = spanish()
     now = datetime(2026, 11, 25, 9, 0, tzinfo=ZoneInfo("America/Bogota"))

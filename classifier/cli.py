@@ -96,9 +96,10 @@ def _data_reference(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from classifier.ingest import message_from_dict
     from classifier.jsonl import error_line, read_lines
-    from classifier.service import Classifier
+    from classifier.service import Classifier, settle
 
     classifier = Classifier.load(get_settings())
+    settle()
     stdin, stdout = sys.stdin, sys.stdout
     batch: list[tuple[object, object]] = []
 

@@ -11,6 +11,7 @@ from sklearn.model_selection import GroupKFold
 
 from classifier.corpus import LABELS, CorpusRow
 from classifier.decide import ModelView, decide
+from classifier.impact import ImpactResult
 from classifier.rule_engine import RuleResult
 from classifier.text_model import ModelInput, PriorityModel
 
@@ -66,6 +67,10 @@ def evaluate_prepared(model: PriorityModel | None, prepared: list[tuple[ModelInp
     return out
 
 
+def _impact(res: RuleResult) -> ImpactResult:
+    return res.impact or ImpactResult.unknown()
+
+
 def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[CorpusRow]) -> dict:
     """Rule precision and coverage, per-rule figures, impact accuracy and the wrong decisions."""
     decided = [(r, res) for r, (_, res) in zip(rows, prepared) if res.priority is not None]
@@ -79,7 +84,7 @@ def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[Corpu
             per_rule[res.deciding.rule_id]["decided"] += 1
             per_rule[res.deciding.rule_id]["decided_right"] += res.priority == r.label
     stated = [(r, res) for r, (_, res) in zip(rows, prepared) if r.impact != "desconocido"]
-    impact_right = sum(1 for r, res in stated if res.impact.scope == r.impact)
+    impact_right = sum(1 for r, res in stated if _impact(res).scope == r.impact)
     return {
         "rows": len(rows),
         "decided": len(decided),
@@ -96,8 +101,8 @@ def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[Corpu
         "wrong": [{"id": r.id, "label": r.label, "rules": res.priority, "rule": res.deciding.rule_id,
                    "evidence": [e.text for e in res.deciding.evidence][:3]}
                   for r, res in decided if res.priority != r.label],
-        "impact_wrong": [{"id": r.id, "impact": r.impact, "found": res.impact.scope, "evidence": res.impact.evidence}
-                         for r, res in stated if res.impact.scope != r.impact],
+        "impact_wrong": [{"id": r.id, "impact": r.impact, "found": _impact(res).scope, "evidence": _impact(res).evidence}
+                         for r, res in stated if _impact(res).scope != r.impact],
     }
 
 

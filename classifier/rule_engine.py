@@ -111,7 +111,7 @@ class RuleResult:
     suppressed: tuple[RuleHit, ...]
     priority: str | None
     deciding: RuleHit | None
-    impact: ImpactResult
+    impact: ImpactResult | None  # None: not looked for (a rule decided a priority that is not a failure)
     request_type: str | None
 
     @property
@@ -316,7 +316,7 @@ class RuleEngine:
         priority = deciding.priority if deciding else None
         failure = any(h.priority in ("muy_alta", "alta") and h.request_type in ("incidente", "acceso")
                       for h in hits)
-        impact = self.impact.find(clean) if failure or priority is None else ImpactResult.unknown()
+        impact = self.impact.find(clean) if failure or priority is None else None
         request_type = deciding.request_type if deciding else None
         return RuleResult(tuple(hits), tuple(suppressed), priority, deciding, impact, request_type)
 

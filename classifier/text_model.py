@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import platform
+import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
+from itertools import chain, compress
 from pathlib import Path
 
 import joblib
@@ -46,21 +48,29 @@ class ModelInput:
 _WORDISH = re.compile(r"\w")
 
 
-_IS_WORD: dict[str, bool] = {}
+class _WordMemo(dict):
+    """token → has a letter or digit, memoised (tokens repeat across messages, and a dict hit is C speed)."""
+
+    def __missing__(self, token: str) -> bool:
+        if len(self) > 500_000:
+            self.clear()
+        found = self[token] = _WORDISH.search(token) is not None
+        return found
+
+
+_IS_WORD = _WordMemo()
 
 
 def _is_word(token: str) -> bool:
-    """Has a letter or digit (memoised: tokens repeat across messages)."""
-    found = _IS_WORD.get(token)
-    if found is None:
-        if len(_IS_WORD) > 500_000:
-            _IS_WORD.clear()
-        found = _IS_WORD[token] = _WORDISH.search(token) is not None
-    return found
+    return _IS_WORD[token]
+
+
+def _plain_words(item: ModelInput) -> list[str]:
+    return list(compress(item.tokens, map(_IS_WORD.__getitem__, item.tokens)))
 
 
 def _word_terms(item: ModelInput) -> list[str]:
-    return [t for t in item.tokens if _is_word(t)] + [RULE_PREFIX + r for r in item.rules]
+    return _plain_words(item) + [RULE_PREFIX + r for r in item.rules]
 
 
 def _char_text(item: ModelInput) -> str:
@@ -95,11 +105,10 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         lo, hi = self.word_ngrams
         docs = []
         for item in X:
-            terms = _word_terms(item)
-            plain = [t for t in terms if not t.startswith(RULE_PREFIX)]
-            grams = list(terms)
+            plain = _plain_words(item)
+            grams = plain + [RULE_PREFIX + r for r in item.rules]
             for n in range(max(lo, 2), hi + 1):
-                grams += [" ".join(plain[i:i + n]) for i in range(len(plain) - n + 1)]
+                grams.extend(map(" ".join, zip(*(plain[k:] for k in range(n)))))
             docs.append(grams)
         return docs
 
@@ -118,45 +127,42 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
     def _fast_features(self, X):
         """TF-IDF rows built from per-word caches: ``char_wb`` n-grams never cross a word, so each word's n-gram
         counts are computed once; a message's counts are then (message × word counts) @ (word × n-gram counts)."""
-        word_block = _tfidf_rows(self._word_counts(X), self.words_.idf_, len(self.words_.vocabulary_))
-        char_block = _tfidf_rows(self._char_counts(X), self.chars_.idf_, len(self.chars_.vocabulary_))
+        word_block = _tfidf_rows(self._word_counts(X), self.words_.idf_)
+        char_block = _tfidf_rows(self._char_counts(X), self.chars_.idf_)
         return hstack([word_block, char_block], format="csr")
 
     def _word_counts(self, X):
+        """Word n-gram counts, one row per message, each column once per row (no sorting needed)."""
         vocab = self.words_.vocabulary_
-        indptr, indices = [0], []
+        indptr, indices, data = [0], [], []
         for grams in self._word_docs(X):
-            indices.extend(j for j in map(vocab.get, grams) if j is not None)
+            counts = Counter(map(vocab.get, grams))
+            counts.pop(None, None)
+            indices.extend(counts.keys())
+            data.extend(counts.values())
             indptr.append(len(indices))
-        data = np.ones(len(indices), dtype=np.float32)
-        m = csr_matrix((data, np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
-                       shape=(len(X), len(vocab)))
-        m.sum_duplicates()
-        return m
+        return csr_matrix((np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                           np.asarray(indptr)), shape=(len(X), len(vocab)))
 
     def _char_counts(self, X):
+        """Character n-gram counts: distinct words of the batch × their cached n-gram counts."""
         vocab = self.chars_.vocabulary_
-        local: dict[str, int] = {}
-        rows: list[tuple[np.ndarray, np.ndarray]] = []
-        indptr, indices = [0], []
-        for item in X:
-            for word in item.text.split():
-                k = local.get(word)
-                if k is None:
-                    k = local[word] = len(rows)
-                    rows.append(self._word_ngrams(word))
-                indices.append(k)
-            indptr.append(len(indices))
-        docs = csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
-                           np.asarray(indptr)), shape=(len(X), len(rows)))
+        per_message = [item.text.split() for item in X]
+        distinct = list(dict.fromkeys(chain.from_iterable(per_message)))
+        ids = dict(zip(distinct, range(len(distinct))))
+        indices = np.fromiter(map(ids.__getitem__, chain.from_iterable(per_message)), dtype=np.int32)
+        indptr = np.zeros(len(X) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, per_message), dtype=np.int64, count=len(X)), out=indptr[1:])
+        docs = csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(X), len(distinct)))
+        rows = list(map(self._word_ngrams, distinct))
         word_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         if rows:
-            word_indptr[1:] = np.cumsum([len(r[0]) for r in rows])
+            np.cumsum(np.fromiter((len(r[0]) for r in rows), dtype=np.int64, count=len(rows)), out=word_indptr[1:])
             words = csr_matrix((np.concatenate([r[1] for r in rows]), np.concatenate([r[0] for r in rows]),
                                 word_indptr), shape=(len(rows), len(vocab)))
         else:
             words = csr_matrix((0, len(vocab)), dtype=np.float32)
-        return (docs @ words).tocsr()
+        return docs @ words
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -301,14 +307,18 @@ def _sublinear_l2(counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
     return vals / (np.sqrt(np.dot(vals, vals)) or 1.0)
 
 
-def _tfidf_rows(counts, idf: np.ndarray, width: int):
-    """Sublinear TF-IDF with L2-normalised rows, as ``TfidfVectorizer(sublinear_tf=True)`` computes it."""
+def _tfidf_rows(counts, idf: np.ndarray):
+    """Sublinear TF-IDF with L2-normalised rows, as ``TfidfVectorizer(sublinear_tf=True)`` computes it.
+
+    ``counts`` must hold each column at most once per row (its indices need not be sorted)."""
     counts = counts.tocsr()
-    counts.sum_duplicates()
-    counts.data = ((1.0 + np.log(counts.data)) * idf[counts.indices]).astype(np.float32)
-    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    values = (1.0 + np.log(counts.data)) * idf[counts.indices]
+    lengths = np.diff(counts.indptr)
+    squares = np.bincount(np.repeat(np.arange(counts.shape[0]), lengths), weights=values * values,
+                          minlength=counts.shape[0])
+    norms = np.sqrt(squares)
     norms[norms == 0] = 1.0
-    counts.data /= np.repeat(norms, np.diff(counts.indptr)).astype(np.float32)
+    counts.data = (values / np.repeat(norms, lengths)).astype(np.float32)
     return counts
 
 

@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from classifier.clean import clean, fold
+from classifier.clean import _FOLD_TABLE, clean, fold
 
 
 def test_fold_is_one_character_for_one():
     for text in ("Caído", "CONTRASEÑA", "pingüino", "niño ñandú", "İstanbul"):
         assert len(fold(text)) == len(text)
     assert fold("Caído ÑANDÚ") == "caido nandu"
+
+
+@given(st.text())
+def test_fast_fold_paths_agree_with_the_table(text):
+    # Latin-1 text goes through bytes.translate and the rest through numpy; both are the one table.
+    assert fold(text) == text.translate(_FOLD_TABLE)
+
+
+@given(st.lists(st.sampled_from(["hola", ".", "¿", "¡", "?", "…", "...", "\n", "no", "abre", "!", " "]), max_size=30))
+def test_sentences_cover_every_token_and_split_where_the_policy_says(words):
+    text = clean("", " ".join(words))
+    tokens = text.tokens
+    assert len(text.sentences) == len(tokens)
+    for i, (start, end) in enumerate(text.sentences):
+        assert start <= i < end
+        inside = tokens[start:end]
+        assert not any(t in (".", "!", "?", "…", "...") or "\n" in t for t in inside[:-1])
+        assert not any(t in ("¿", "¡") for t in inside[1:])
 
 
 @pytest.mark.parametrize(

@@ -125,8 +125,10 @@ def test_suggestion_is_evidence_but_the_model_decides(engine):
     assert "sugerencia_mejora" in result.fired_ids and result.priority is None
 
 
-def test_no_failure_means_unknown_impact(engine):
-    assert decide_rules(engine, "¿Cómo hago para que todos los docentes vean el horario?").impact.scope == "desconocido"
+def test_no_failure_means_impact_is_not_looked_for(engine):
+    # A rule decided a priority that is not a failure: the reach of a failure does not apply.
+    result = decide_rules(engine, "¿Cómo hago para que todos los docentes vean el horario?")
+    assert result.priority == "media" and result.impact is None
 
 
 # ------------------------------------------------------------------ bad rule files fail at start-up
