@@ -12,22 +12,22 @@ import hashlib
 import json
 import platform
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
-from itertools import chain, compress
+from itertools import compress
 from pathlib import Path
 
 import joblib
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
+from scipy.sparse import hstack
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from classifier.errors import Errors, ModelError
+from classifier.features import BatchScorer
 
 RULE_PREFIX = "regla__"
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "spacy", "joblib")
@@ -113,62 +113,27 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         return docs
 
     def _features(self, X, *, fit: bool = False):
+        """The TF-IDF matrix through scikit-learn (training; scoring goes through ``BatchScorer``)."""
         if fit:
             self.words_, self.chars_ = self._vectorizers()
             return hstack([self.words_.fit_transform(self._word_docs(X)),
                            self.chars_.fit_transform([_char_text(x) for x in X])]).tocsr()
-        return self._fast_features(X)
-
-    def _reference_features(self, X):
-        """The same matrix through scikit-learn's own ``transform`` (slow; kept to test the fast path)."""
         return hstack([self.words_.transform(self._word_docs(X)),
                        self.chars_.transform([_char_text(x) for x in X])]).tocsr()
 
-    def _fast_features(self, X):
-        """TF-IDF rows built from per-word caches: ``char_wb`` n-grams never cross a word, so each word's n-gram
-        counts are computed once; a message's counts are then (message × word counts) @ (word × n-gram counts)."""
-        word_block = _tfidf_rows(self._word_counts(X), self.words_.idf_)
-        char_block = _tfidf_rows(self._char_counts(X), self.chars_.idf_)
-        return hstack([word_block, char_block], format="csr")
-
-    def _word_counts(self, X):
-        """Word n-gram counts, one row per message, each column once per row (no sorting needed)."""
-        vocab = self.words_.vocabulary_
-        indptr, indices, data = [0], [], []
-        for grams in self._word_docs(X):
-            counts = Counter(map(vocab.get, grams))
-            counts.pop(None, None)
-            indices.extend(counts.keys())
-            data.extend(counts.values())
-            indptr.append(len(indices))
-        return csr_matrix((np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32),
-                           np.asarray(indptr)), shape=(len(X), len(vocab)))
-
-    def _char_counts(self, X):
-        """Character n-gram counts: distinct words of the batch × their cached n-gram counts."""
-        vocab = self.chars_.vocabulary_
-        per_message = [item.text.split() for item in X]
-        distinct = list(dict.fromkeys(chain.from_iterable(per_message)))
-        ids = dict(zip(distinct, range(len(distinct))))
-        indices = np.fromiter(map(ids.__getitem__, chain.from_iterable(per_message)), dtype=np.int32)
-        indptr = np.zeros(len(X) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, per_message), dtype=np.int64, count=len(X)), out=indptr[1:])
-        docs = csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(X), len(distinct)))
-        rows = list(map(self._word_ngrams, distinct))
-        word_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        if rows:
-            np.cumsum(np.fromiter((len(r[0]) for r in rows), dtype=np.int64, count=len(rows)), out=word_indptr[1:])
-            words = csr_matrix((np.concatenate([r[1] for r in rows]), np.concatenate([r[0] for r in rows]),
-                                word_indptr), shape=(len(rows), len(vocab)))
-        else:
-            words = csr_matrix((0, len(vocab)), dtype=np.float32)
-        return docs @ words
+    def _scores(self, X) -> np.ndarray:
+        """Linear scores of every head, priority classes first: one batch of array operations."""
+        scorer = self.__dict__.get("_scorer")
+        if scorer is None:
+            if tuple(self.word_ngrams)[1] <= 2:
+                scorer = self._scorer = BatchScorer(self, _is_word, RULE_PREFIX)
+            else:  # longer word n-grams: scikit-learn's own transform
+                scorer = self._scorer = _SlowScorer(self)
+        return scorer.scores(X)
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_char_cache", None)
-        state.pop("_char_analyzer", None)
-        state.pop("_heads", None)
+        state.pop("_scorer", None)
         return state
 
     def _linear(self):
@@ -222,74 +187,16 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         X = list(X)
         if not X:
             return np.zeros((0, len(self.classes_))), np.array([], dtype=object)
-        if len(X) <= 4:
-            coef_t, type_t = self._heads_t()
-            rows = [self._one_row(x) for x in X]
-            scores = np.array([vals @ coef_t[cols] + self.intercept_ for cols, vals in rows])
-            type_scores = np.array([vals @ type_t[cols] + self.type_intercept_ for cols, vals in rows])
-        else:
-            features = self._features(X)
-            scores = features @ self.coef_.T + self.intercept_
-            type_scores = features @ self.type_coef_.T + self.type_intercept_
-        return softmax(scores, axis=1), self.type_classes_[np.argmax(type_scores, axis=1)]
+        scores = self._scores(X)
+        k = len(self.classes_)
+        return softmax(scores[:, :k], axis=1), self.type_classes_[np.argmax(scores[:, k:], axis=1)]
 
     def decision_function(self, X):
         check_is_fitted(self, ["coef_", "intercept_"])
         X = list(X)
-        if len(X) <= 4:  # one message (the API): a gather and a dot instead of sparse matrices
-            coef_t, _ = self._heads_t()
-            rows = [self._one_row(x) for x in X]
-            return np.array([vals @ coef_t[cols] + self.intercept_ for cols, vals in rows]).reshape(len(X), -1)
-        features = self._features(X)
-        return features @ self.coef_.T + self.intercept_
-
-    def _one_row(self, item: ModelInput) -> tuple[np.ndarray, np.ndarray]:
-        """(feature columns, TF-IDF values) of one message, without sparse-matrix machinery."""
-        word_vocab = self.words_.vocabulary_
-        counts: dict[int, int] = {}
-        for j in map(word_vocab.get, self._word_docs([item])[0]):
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        cols_w = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        vals_w = _sublinear_l2(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
-                               self.words_.idf_[cols_w])
-        idx, cnt = [], []
-        for word in item.text.split():
-            columns, counts = self._word_ngrams(word)
-            idx.append(columns)
-            cnt.append(counts)
-        if idx:
-            cols_c, inverse = np.unique(np.concatenate(idx), return_inverse=True)
-            vals_c = _sublinear_l2(np.bincount(inverse, weights=np.concatenate(cnt)), self.chars_.idf_[cols_c])
-        else:
-            cols_c, vals_c = np.zeros(0, dtype=np.int64), np.zeros(0)
-        return np.concatenate([cols_w, cols_c.astype(np.int64) + len(word_vocab)]), np.concatenate([vals_w, vals_c])
-
-    def _word_ngrams(self, word: str) -> tuple[np.ndarray, np.ndarray]:
-        """(columns, counts) of one word's ``char_wb`` n-grams, computed once per distinct word and cached."""
-        cache = self.__dict__.setdefault("_char_cache", {})
-        entry = cache.get(word)
-        if entry is None:
-            if len(cache) > 200_000:
-                cache.clear()
-            analyzer = self.__dict__.get("_char_analyzer") or self.__dict__.setdefault(
-                "_char_analyzer", self.chars_.build_analyzer())
-            vocab = self.chars_.vocabulary_
-            found: dict[int, int] = {}
-            for gram in analyzer(word):
-                j = vocab.get(gram)
-                if j is not None:
-                    found[j] = found.get(j, 0) + 1
-            entry = cache[word] = (np.fromiter(found.keys(), dtype=np.int32, count=len(found)),
-                                   np.fromiter(found.values(), dtype=np.float32, count=len(found)))
-        return entry
-
-    def _heads_t(self):
-        heads = self.__dict__.get("_heads")
-        if heads is None:
-            heads = self._heads = (np.ascontiguousarray(self.coef_.T),
-                                   np.ascontiguousarray(self.type_coef_.T) if hasattr(self, "type_coef_") else None)
-        return heads
+        if not X:
+            return np.zeros((0, len(self.classes_)))
+        return self._scores(X)[:, : len(self.classes_)]
 
     def predict_proba(self, X):
         return softmax(self.decision_function(X), axis=1)
@@ -299,27 +206,18 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _sublinear_l2(counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
-    """Sublinear TF times IDF, L2-normalised: one row of ``TfidfVectorizer(sublinear_tf=True)``."""
-    if not len(counts):
-        return counts
-    vals = (1.0 + np.log(counts)) * idf
-    return vals / (np.sqrt(np.dot(vals, vals)) or 1.0)
+class _SlowScorer:
+    """``BatchScorer``'s interface over scikit-learn's ``transform``, for settings the fast path does not cover."""
 
+    def __init__(self, model: PriorityModel):
+        self.model = model
 
-def _tfidf_rows(counts, idf: np.ndarray):
-    """Sublinear TF-IDF with L2-normalised rows, as ``TfidfVectorizer(sublinear_tf=True)`` computes it.
-
-    ``counts`` must hold each column at most once per row (its indices need not be sorted)."""
-    counts = counts.tocsr()
-    values = (1.0 + np.log(counts.data)) * idf[counts.indices]
-    lengths = np.diff(counts.indptr)
-    squares = np.bincount(np.repeat(np.arange(counts.shape[0]), lengths), weights=values * values,
-                          minlength=counts.shape[0])
-    norms = np.sqrt(squares)
-    norms[norms == 0] = 1.0
-    counts.data = (values / np.repeat(norms, lengths)).astype(np.float32)
-    return counts
+    def scores(self, X) -> np.ndarray:
+        features = self.model._features(X)
+        heads = [features @ self.model.coef_.T + self.model.intercept_]
+        if getattr(self.model, "type_coef_", None) is not None:
+            heads.append(features @ self.model.type_coef_.T + self.model.type_intercept_)
+        return np.hstack(heads)
 
 
 # ---------------------------------------------------------------------------------------------- persistence

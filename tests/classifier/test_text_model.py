@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from classifier.corpus import load_rows
 from classifier.errors import ModelError
 from classifier.rule_engine import RuleEngine
-from classifier.text_model import PriorityModel, load_model, save_model
+from classifier.text_model import ModelInput, PriorityModel, load_model, save_model
 from classifier.training import fit_bundle, prepare
 from tests.conftest import ROOT
 
@@ -76,11 +76,32 @@ def test_shipped_model_loads_and_its_hash_matches():
     assert manifest["current"]["metrics"]["macro_f1"] >= 0.88
 
 
-def test_fast_features_equal_scikit_learn_transform(sample):
+def _reference_scores(model, inputs):
+    """Scores through scikit-learn's own ``transform`` (the slow path the batch scorer replaces)."""
+    features = model._features(inputs)
+    return np.hstack([features @ model.coef_.T + model.intercept_,
+                      features @ model.type_coef_.T + model.type_intercept_])
+
+
+def test_batch_scorer_equals_scikit_learn_transform(sample):
     inputs, rows = sample
-    model = PriorityModel(calibration_folds=0).fit(inputs, [r.label for r in rows])
-    reference = model._reference_features(inputs).toarray()
-    assert np.allclose(model._fast_features(inputs).toarray(), reference, atol=1e-5)
-    batch = model.predict_proba(inputs[:40])
-    single = np.vstack([model.predict_proba([x]) for x in inputs[:40]])
-    assert np.allclose(batch, single, atol=1e-5)
+    model = PriorityModel(calibration_folds=0).fit(inputs, [r.label for r in rows],
+                                                   request_types=[r.request_type for r in rows])
+    # Unseen messages too: new tokens, no tokens at all, rule ids the model never saw, punctuation only.
+    others = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "test"][:200]
+    unseen = prepare(others, RuleEngine.from_dir(ROOT / "rules/prioridad"))
+    extra = [ModelInput(()), ModelInput(("¿", "?", "...")), ModelInput(("xyzzy", "plataforma", "caida"), ("nueva",)),
+             ModelInput(("regla__caida_total", "no", "abre"), ("caida_total",))]
+    probe = inputs[:300] + [p[0] for p in unseen] + extra
+    assert np.allclose(model._scores(probe), _reference_scores(model, probe), atol=1e-4)
+    single = np.vstack([model._scores([x]) for x in probe[-60:]])
+    assert np.allclose(single, _reference_scores(model, probe[-60:]), atol=1e-4)
+    probs, types = model.predict_with_type(probe)
+    assert np.allclose(probs.sum(axis=1), 1.0) and len(types) == len(probe)
+
+
+def test_shipped_model_scores_equal_scikit_learn_transform():
+    model = load_model(ROOT / "models").model
+    rows = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "test"][:300]
+    inputs = [p[0] for p in prepare(rows, RuleEngine.from_dir(ROOT / "rules/prioridad"))]
+    assert np.allclose(model._scores(inputs), _reference_scores(model, inputs), atol=1e-4)

@@ -1,0 +1,209 @@
+"""Serving-time scores of a fitted ``PriorityModel``: its TF-IDF features computed for a whole batch with array
+operations, and the linear heads applied block by block.
+
+Every distinct token gets an integer id once per process, with what the model needs of it: whether it is a word,
+its unigram column and its ``char_wb`` n-gram counts. A batch is then a few array operations over token ids
+(bigrams are pairs of ids looked up in a sorted table) instead of string joins and dict lookups per n-gram.
+The result equals scikit-learn's ``transform`` (tested), without its per-call overhead on single messages.
+"""
+
+from __future__ import annotations
+
+import threading
+from itertools import chain
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+_MAX_TOKENS = 400_000  # distinct tokens remembered before the table starts over
+_SHIFT = np.int64(32)
+
+
+class _Growing:
+    """An append-only numpy array with amortised doubling (views stay valid for readers)."""
+
+    def __init__(self, dtype, initial: int = 1024):
+        self.data = np.zeros(initial, dtype=dtype)
+        self.size = 0
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, dtype=self.data.dtype)
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.zeros(max(end, 2 * len(self.data)), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size:end] = values
+        self.size = end
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
+class _TokenIds(dict):
+    """token → id; a missing token is added to the table on first sight."""
+
+    def __init__(self, table: "BatchScorer"):
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, token: str) -> int:
+        return self.table._add(token)
+
+
+class BatchScorer:
+    """Scores of the priority and request-type heads for a batch of ``ModelInput`` (one row per message)."""
+
+    def __init__(self, model, is_word, rule_prefix: str):
+        self.is_word_fn = is_word
+        self.rule_prefix = rule_prefix
+        self.analyzer = model.chars_.build_analyzer()
+        self.char_vocab = model.chars_.vocabulary_
+        words = model.words_.vocabulary_
+        self.word_width, self.char_width = len(words), len(self.char_vocab)
+        self.word_idf = model.words_.idf_.astype(np.float64)
+        self.char_idf = model.chars_.idf_.astype(np.float64)
+        heads = [model.coef_]
+        intercepts = [model.intercept_]
+        if getattr(model, "type_coef_", None) is not None:
+            heads.append(model.type_coef_)
+            intercepts.append(model.type_intercept_)
+        weights = np.vstack(heads).astype(np.float64)
+        self.word_weights = np.ascontiguousarray(weights[:, : self.word_width].T)
+        self.char_weights = np.ascontiguousarray(weights[:, self.word_width:].T)
+        self.intercept = np.concatenate(intercepts).astype(np.float64)
+        self.lock = threading.Lock()
+        self._vocabulary = words
+        self._reset()
+
+    def _reset(self) -> None:
+        self.ids = _TokenIds(self)
+        self.word_flag = _Growing(bool)
+        self.unigram = _Growing(np.int64)
+        self.offsets = _Growing(np.int64)
+        self.offsets.extend([0])
+        self.gram_cols = _Growing(np.int32, 1 << 16)
+        self.gram_counts = _Growing(np.float32, 1 << 16)
+        self.rule_cols: dict[str, int] = {}
+        keys, cols = [], []
+        for term, col in self._vocabulary.items():
+            if term.startswith(self.rule_prefix):
+                self.rule_cols[term] = col
+            parts = term.split(" ")
+            if len(parts) == 1:
+                token_id = self.ids[term]
+                self.unigram.data[token_id] = col
+            elif len(parts) == 2:
+                keys.append((self.ids[parts[0]] << 32) | self.ids[parts[1]])
+                cols.append(col)
+            else:
+                raise ValueError("the fast path knows word unigrams and bigrams only")
+        order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+        self.bigram_keys = np.asarray(keys, dtype=np.int64)[order]
+        self.bigram_cols = np.asarray(cols, dtype=np.int64)[order]
+
+    def _add(self, token: str) -> int:
+        token_id = len(self.ids)
+        grams: dict[int, int] = {}
+        for gram in self.analyzer(token):
+            j = self.char_vocab.get(gram)
+            if j is not None:
+                grams[j] = grams.get(j, 0) + 1
+        self.gram_cols.extend(list(grams.keys()))
+        self.gram_counts.extend(list(grams.values()))
+        self.offsets.extend([self.gram_cols.size])
+        self.word_flag.extend([self.is_word_fn(token)])
+        self.unigram.extend([-1])
+        self.ids[token] = token_id
+        return token_id
+
+    def scores(self, X) -> np.ndarray:
+        """(messages × heads) linear scores: priority classes first, then request types."""
+        with self.lock:  # the token table grows while a batch is read; one batch at a time
+            if len(self.ids) > _MAX_TOKENS:
+                self._reset()
+            if len(X) == 1:
+                return self._one(X[0])[None, :]
+            lengths = np.fromiter(map(len, (x.tokens for x in X)), dtype=np.int64, count=len(X))
+            ids = np.fromiter(map(self.ids.__getitem__, chain.from_iterable(x.tokens for x in X)), dtype=np.int64,
+                              count=int(lengths.sum()))
+            indptr = np.zeros(len(X) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=indptr[1:])
+            table = csr_matrix((self.gram_counts.view(), self.gram_cols.view(), self.offsets.view()),
+                               shape=(self.offsets.size - 1, self.char_width))
+            docs = csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr), shape=(len(X), table.shape[0]))
+            chars = _tfidf(docs @ table, self.char_idf)
+            words = _tfidf(self._word_counts(X, ids, lengths), self.word_idf)
+        return words @ self.word_weights + chars @ self.char_weights + self.intercept
+
+    def _one(self, item) -> np.ndarray:
+        """One message (the API's case) with plain numpy: scipy's sparse constructors cost more than the maths."""
+        ids = np.fromiter(map(self.ids.__getitem__, item.tokens), dtype=np.int64, count=len(item.tokens))
+        starts, ends = self.offsets.data[ids], self.offsets.data[ids + 1]
+        lengths = ends - starts
+        at = np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(int(lengths.sum()))
+        dense = np.bincount(self.gram_cols.data[at], weights=self.gram_counts.data[at], minlength=self.char_width)
+        cols = np.flatnonzero(dense > 0)  # on a boolean array: ~6× faster than on the counts themselves
+        counts = dense.take(cols)
+        score = _tfidf_one(counts, self.char_idf.take(cols)) @ self.char_weights.take(cols, axis=0) + self.intercept
+        plain = ids[self.word_flag.data[ids]]
+        found = [self.unigram.data[plain]]
+        if len(plain) > 1 and len(self.bigram_keys):
+            keys = (plain[:-1] << _SHIFT) | plain[1:]
+            at = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
+            found.append(self.bigram_cols[at[self.bigram_keys[at] == keys]])
+        found.append(np.asarray([self.rule_cols.get(self.rule_prefix + r, -1) for r in item.rules], dtype=np.int64))
+        words = np.concatenate(found)
+        dense = np.bincount(words[words >= 0], minlength=self.word_width)
+        cols = np.flatnonzero(dense > 0)
+        counts = dense.take(cols)
+        return score + _tfidf_one(counts, self.word_idf.take(cols)) @ self.word_weights.take(cols, axis=0)
+
+    def _word_counts(self, X, ids, lengths):
+        rows = np.repeat(np.arange(len(X), dtype=np.int64), lengths)
+        keep = self.word_flag.view()[ids]
+        plain, plain_rows = ids[keep], rows[keep]
+        cols = self.unigram.view()[plain]
+        found_rows, found_cols = [plain_rows[cols >= 0]], [cols[cols >= 0]]
+        if len(plain) > 1 and len(self.bigram_keys):
+            same = plain_rows[1:] == plain_rows[:-1]
+            keys = ((plain[:-1] << _SHIFT) | plain[1:])[same]
+            at = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
+            hit = self.bigram_keys[at] == keys
+            found_rows.append(plain_rows[:-1][same][hit])
+            found_cols.append(self.bigram_cols[at[hit]])
+        rule_rows, rule_cols = [], []
+        for i, item in enumerate(X):
+            for rule in item.rules:
+                col = self.rule_cols.get(self.rule_prefix + rule)
+                if col is not None:
+                    rule_rows.append(i)
+                    rule_cols.append(col)
+        found_rows.append(np.asarray(rule_rows, dtype=np.int64))
+        found_cols.append(np.asarray(rule_cols, dtype=np.int64))
+        keys, counts = np.unique(np.concatenate(found_rows) * self.word_width + np.concatenate(found_cols),
+                                 return_counts=True)
+        indptr = np.searchsorted(keys // self.word_width, np.arange(len(X) + 1))
+        return csr_matrix((counts.astype(np.float32), (keys % self.word_width).astype(np.int32), indptr),
+                          shape=(len(X), self.word_width))
+
+
+def _tfidf_one(counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """One message's TF-IDF values (same formula as ``_tfidf``)."""
+    values = (1.0 + np.log(counts)) * idf
+    norm = np.sqrt(values @ values)
+    return values / norm if norm else values
+
+
+def _tfidf(counts, idf: np.ndarray):
+    """Sublinear TF-IDF with L2-normalised rows, as ``TfidfVectorizer(sublinear_tf=True)`` computes it.
+
+    ``counts`` must hold each column at most once per row (its indices need not be sorted)."""
+    counts = counts.tocsr()
+    values = (1.0 + np.log(counts.data)) * idf[counts.indices]
+    lengths = np.diff(counts.indptr)
+    squares = np.bincount(np.repeat(np.arange(counts.shape[0]), lengths), weights=values * values,
+                          minlength=counts.shape[0])
+    norms = np.sqrt(squares)
+    norms[norms == 0] = 1.0
+    return csr_matrix((values / np.repeat(norms, lengths), counts.indices, counts.indptr), shape=counts.shape)
