@@ -104,8 +104,13 @@ def fold(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def spanish() -> Language:
-    """The one blank Spanish pipeline every step shares (tokenizer only: sentences come from ``sentences``)."""
-    return spacy.blank("es")
+    """The one blank Spanish pipeline every step shares (tokenizer only: sentences come from ``sentences``).
+
+    Whitespace is dropped from the tokenizer's special cases: a line break is one token either way, but a
+    special case in a text stops spaCy caching every later chunk of it, and every e-mail has line breaks."""
+    nlp = spacy.blank("es")
+    nlp.tokenizer.rules = {key: value for key, value in nlp.tokenizer.rules.items() if not key.isspace()}
+    return nlp
 
 
 @dataclass(frozen=True)

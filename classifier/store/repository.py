@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,22 +16,27 @@ from classifier.store.tables import ClassificationRow, DecisionRow
 _INSERT = insert(ClassificationRow.__table__)  # Core, built once: no ORM bulk machinery on the hot path
 
 
-def find_by_message_id(*, session: Session, message_id: str) -> ClassificationRow | None:
-    return session.scalar(select(ClassificationRow).where(ClassificationRow.message_id == message_id))
+_CLASSIFICATIONS = ClassificationRow.__table__
+
+
+def find_by_message_id(*, session: Session | Connection, message_id: str) -> dict | None:
+    """The stored result for a message id, if any (Core select: works on a session or a bare connection)."""
+    return session.scalar(select(_CLASSIFICATIONS.c.result).where(_CLASSIFICATIONS.c.message_id == message_id))
 
 
 def get_classification(*, session: Session, classification_id: str) -> ClassificationRow | None:
     return session.get(ClassificationRow, classification_id)
 
 
-def save_classification(*, session: Session, message: Message, result: dict, store_body: bool = True
+def save_classification(*, session: Session | Connection, message: Message, result: dict, store_body: bool = True
                         ) -> tuple[dict, bool]:
     """Store one result and return it with its ``classification_id``; a message id already stored returns
-    the stored result instead (``created`` False). One Core INSERT: the hot path skips the ORM unit of work."""
+    the stored result instead (``created`` False). One Core INSERT on a session or a bare connection (the
+    API's hot path uses a connection: no ORM unit of work)."""
     if message.id:
         existing = find_by_message_id(session=session, message_id=message.id)
         if existing is not None:
-            return existing.result, False
+            return existing, False
     classification_id = str(uuid.uuid4())
     stored = {**result, "classification_id": classification_id}
     values = dict(
@@ -54,14 +59,14 @@ def save_classification(*, session: Session, message: Message, result: dict, sto
         version=1,
     )
     try:
-        session.connection().execute(_INSERT, [values])
+        session.execute(_INSERT, [values])
         session.commit()
     except IntegrityError:  # the same message id stored by a concurrent request: answer with that one
         session.rollback()
         existing = find_by_message_id(session=session, message_id=message.id) if message.id else None
         if existing is None:
             raise
-        return existing.result, False
+        return existing, False
     return stored, True
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+import spacy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from classifier.clean import _FOLD_TABLE, clean, fold
+from classifier.clean import _FOLD_TABLE, clean, fold, spanish
 
 
 def test_fold_is_one_character_for_one():
@@ -74,3 +77,14 @@ def test_long_messages_are_truncated_and_say_so():
 def test_empty_body_with_subject():
     c = clean("Urgente", "")
     assert c.text.strip() == "Urgente" and not c.truncated
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab.,¿?:)\n\t \xa0\r-1")), max_size=40))
+def test_tokens_are_spacys_own_without_the_whitespace_special_cases(text):
+    # The shared pipeline drops whitespace special cases (they stop spaCy's cache); tokens must not change.
+    assert [t.text for t in spanish().make_doc(text)] == [t.text for t in _stock().make_doc(text)]
+
+
+@functools.cache
+def _stock():
+    return spacy.blank("es")
