@@ -19,19 +19,27 @@ from classifier.service import Classifier, settle, to_model_input
 from classifier.settings import get_settings
 
 
-def texts_of_length(rows, words: int, count: int, seed: int = 11) -> list[str]:
-    """Real corpus bodies cut or joined to about ``words`` words."""
+def texts_of_length(rows, words: int, count: int, seed: int = 11, *, lines: bool = False) -> list[str]:
+    """Real corpus bodies cut or joined to about ``words`` words.
+
+    With ``lines`` the bodies keep their line breaks and are joined as paragraphs, as e-mails arrive; without,
+    everything is one line (as a chat message is)."""
     rng = random.Random(seed)
     bodies = [r.body for r in rows if r.body.strip()]
     out = []
     while len(out) < count:
         parts, n = [], 0
         while n < words:
-            body = rng.choice(bodies).split()
-            take = body[: words - n]
-            parts.append(" ".join(take))
-            n += len(take)
-        out.append(" ".join(parts))
+            kept = []
+            for line in rng.choice(bodies).splitlines() if lines else [rng.choice(bodies)]:
+                take = line.split()[: words - n]
+                if take:
+                    kept.append(" ".join(take))
+                    n += len(take)
+                if n >= words:
+                    break
+            parts.append("\n".join(kept))
+        out.append(("\n\n" if lines else " ").join(p for p in parts if p))
     return out
 
 
@@ -61,9 +69,14 @@ def _measure() -> list[Figure]:
     nlp = spanish()
     now = datetime(2026, 11, 25, 9, 0, tzinfo=ZoneInfo("America/Bogota"))
     figures: list[Figure] = []
-    for name, words, target, ratio_target in (("chat (~20 words)", 20, 2000, None),
-                                              ("e-mail (~100 words)", 100, 1000, 0.35)):
-        texts = texts_of_length(rows, words, 2000)
+    # E-mails keep their line breaks, as they arrive. The same words on one line are measured too: spaCy's stock
+    # tokenizer stops caching after a text's first line break (a whitespace special case) and this pipeline's
+    # does not, so the two kinds of text put the tokenizer-only floor in different places.
+    for seed, (name, words, lines, target, ratio_target, stages) in enumerate((
+            ("chat (~20 words)", 20, False, 2000, None, True),
+            ("e-mail (~100 words)", 100, True, 1000, 0.35, True),
+            ("e-mail on one line (~100 words)", 100, False, None, None, False)), start=11):
+        texts = texts_of_length(rows, words, 2000, seed, lines=lines)
         messages = [Message(str(i), "email", "", t, now) for i, t in enumerate(texts)]
 
         def score(ms):
@@ -71,13 +84,25 @@ def _measure() -> list[Figure]:
                 for c in classifier.classify_many(ms[i:i + 256], now=now):
                     json.dumps(c.as_dict(), ensure_ascii=False)
 
-        # First pass over texts neither has seen (as in production), each with its own tokenizer cache:
-        # the scoring flow first, then a fresh blank tokenizer.
+        # First pass over texts neither has seen (as in production): the scoring flow, then a stock blank
+        # Spanish tokenizer of its own; then both again, warm.
         scored_first = _rate(score, messages, repeat=1)
-        fresh = spacy.blank("es")
-        tokenizer_first = _rate(lambda ts: [fresh.tokenizer(t) for t in ts], texts, repeat=1)
-        tokenizer = _rate(lambda ts: [nlp.tokenizer(t) for t in ts], texts)
+        stock = spacy.blank("es")
+        tokenizer_first = _rate(lambda ts: [stock.tokenizer(t) for t in ts], texts, repeat=1)
+        tokenizer = _rate(lambda ts: [stock.tokenizer(t) for t in ts], texts)
         scored = _rate(score, messages, repeat=2)
+        figures += [
+            Figure(f"score, batch, {name}", scored, "msg/s", target, note="texts seen before (warm caches)"),
+            Figure(f"spaCy blank tokenizer alone, {name}", tokenizer, "msg/s", note="stock `spacy.blank(\"es\")`, warm"),
+            Figure(f"score / tokenizer ratio, {name}", scored / tokenizer, "×", ratio_target, note="warm caches"),
+            Figure(f"score, first pass over unseen texts, {name}", scored_first, "msg/s", target),
+            Figure(f"spaCy blank tokenizer alone, first pass, {name}", tokenizer_first, "msg/s"),
+            Figure(f"score / tokenizer ratio, first pass, {name}", scored_first / tokenizer_first, "×",
+                   ratio_target),
+        ]
+        if not stages:
+            continue
+        ours = _rate(lambda ts: [nlp.tokenizer(t) for t in ts], texts)
         cleaned = [clean("", t) for t in texts]
         rules = _rate(lambda cs: [classifier.rules.match(c) for c in cs], cleaned)
         inputs = [to_model_input(c, classifier.rules.match(c)) for c in cleaned]
@@ -85,13 +110,8 @@ def _measure() -> list[Figure]:
         model_single = _rate(lambda xs: [classifier.model.model.predict_proba([x]) for x in xs], inputs[:500])
         cleaning = _rate(lambda ts: [clean("", t) for t in ts], texts)
         figures += [
-            Figure(f"score, batch, {name}", scored, "msg/s", target, note="texts seen before (warm caches)"),
-            Figure(f"spaCy blank tokenizer alone, {name}", tokenizer, "msg/s", note="warm cache"),
-            Figure(f"score / tokenizer ratio, {name}", scored / tokenizer, "×", ratio_target, note="warm caches"),
-            Figure(f"score, first pass over unseen texts, {name}", scored_first, "msg/s", target),
-            Figure(f"spaCy blank tokenizer alone, first pass, {name}", tokenizer_first, "msg/s"),
-            Figure(f"score / tokenizer ratio, first pass, {name}", scored_first / tokenizer_first, "×",
-                   ratio_target),
+            Figure(f"this pipeline's tokenizer alone, {name}", ours, "msg/s",
+                   note="no whitespace special cases, larger chunk cache; warm"),
             Figure(f"clean + tokenise, {name}", 1e6 / cleaning, "µs/msg", None, higher_is_better=False),
             Figure(f"rules alone (matching), {name}", 1e6 / rules, "µs/msg", 1000 if words == 100 else None,
                    higher_is_better=False),
