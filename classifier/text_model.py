@@ -69,10 +69,6 @@ def _plain_words(item: ModelInput) -> list[str]:
     return list(compress(item.tokens, map(_IS_WORD.__getitem__, item.tokens)))
 
 
-def _word_terms(item: ModelInput) -> list[str]:
-    return _plain_words(item) + [RULE_PREFIX + r for r in item.rules]
-
-
 def _char_text(item: ModelInput) -> str:
     return item.text
 

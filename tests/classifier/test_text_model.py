@@ -100,6 +100,13 @@ def test_batch_scorer_equals_scikit_learn_transform(sample):
     assert np.allclose(probs.sum(axis=1), 1.0) and len(types) == len(probe)
 
 
+def test_word_trigrams_fall_back_to_scikit_learns_transform(sample):
+    inputs, rows = sample
+    model = PriorityModel(word_ngrams=(1, 3), calibration_folds=0).fit(inputs[:300], [r.label for r in rows[:300]])
+    probs = model.predict_proba(inputs[:20])
+    assert probs.shape == (20, len(model.classes_)) and np.allclose(probs.sum(axis=1), 1.0)
+
+
 def test_shipped_model_scores_equal_scikit_learn_transform():
     model = load_model(ROOT / "models").model
     rows = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "test"][:300]
