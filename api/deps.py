@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.group_commit import GroupCommit
 from classifier.errors import ModelError
 from classifier.service import Classifier
 from classifier.text_model import load_model, read_manifest
@@ -91,6 +92,13 @@ async def get_session(settings: SettingsDep):
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_group_commit(request: Request) -> GroupCommit:
+    return request.app.state.group_commit
+
+
+GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
 
 
 def check_key(request: Request, settings: Settings) -> None:

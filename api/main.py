@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import ApiError
+from api.group_commit import GroupCommit
 from api.guard import GuardMiddleware
 from api.routes import classify, health, page, policy, review, sla
 from classifier.errors import ClassifierError, InputError
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.group_commit = GroupCommit(settings.database_url, store_bodies=settings.store_bodies)
     for router in (classify.router, sla.router, policy.router, review.router, page.router, health.router):
         app.include_router(router)
 

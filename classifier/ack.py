@@ -23,13 +23,18 @@ def colombian(moment: datetime) -> str:
     return format_datetime(moment, PATTERN, locale=LOCALE).replace("\u202f", " ").replace("\xa0", " ")
 
 
+def _sentence(text: str) -> str:
+    """``text`` ending in one full stop: a time written "8:00 a. m." already ends in one."""
+    return text if text.endswith(".") else text + "."
+
+
 def acknowledgement(sla: SlaResult, calendar: BusinessCalendar) -> str:
     """Short text the gateway can send as is: priority, response deadline, and when service resumes."""
     parts = [f"Recibimos su mensaje y lo registramos con prioridad {sla.priority_name.lower()}."]
     if not calendar.is_open(sla.received_at):
-        parts.append(f"Nuestro horario de atención se reanuda el {colombian(sla.service_starts)}.")
+        parts.append(_sentence(f"Nuestro horario de atención se reanuda el {colombian(sla.service_starts)}"))
     if sla.response_due is not None:
-        parts.append(f"Le daremos respuesta a más tardar el {colombian(sla.response_due)}.")
+        parts.append(_sentence(f"Le daremos respuesta a más tardar el {colombian(sla.response_due)}"))
     else:
         parts.append(sla.reason)
     if sla.handled_by.kind == "distribuidor":

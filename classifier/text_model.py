@@ -21,10 +21,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 from scipy.sparse import hstack
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.utils.validation import check_is_fitted
+from sklearn.exceptions import NotFittedError
 
 from classifier.errors import Errors, ModelError
 from classifier.features import BatchScorer
@@ -75,6 +75,20 @@ def _char_text(item: ModelInput) -> str:
 
 def _identity(value):
     return value
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in four array operations (scipy's costs ~15 µs per call in its argument checks)."""
+    exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _check_fitted(model, *names: str) -> None:
+    """scikit-learn's ``NotFittedError`` without ``check_is_fitted``'s tag look-ups on every call."""
+    missing = [name for name in names if not hasattr(model, name)]
+    if missing:
+        raise NotFittedError(f"This {type(model).__name__} instance is not fitted yet (no {', '.join(missing)}). "
+                             "Call 'fit' with appropriate arguments before using this estimator.")
 
 
 class PriorityModel(ClassifierMixin, BaseEstimator):
@@ -179,23 +193,23 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
 
     def predict_with_type(self, X):
         """Priority probabilities and the request type, from one pass over the features."""
-        check_is_fitted(self, ["coef_", "type_coef_"])
+        _check_fitted(self, "coef_", "type_coef_")
         X = list(X)
         if not X:
             return np.zeros((0, len(self.classes_))), np.array([], dtype=object)
         scores = self._scores(X)
         k = len(self.classes_)
-        return softmax(scores[:, :k], axis=1), self.type_classes_[np.argmax(scores[:, k:], axis=1)]
+        return _softmax(scores[:, :k]), self.type_classes_[np.argmax(scores[:, k:], axis=1)]
 
     def decision_function(self, X):
-        check_is_fitted(self, ["coef_", "intercept_"])
+        _check_fitted(self, "coef_", "intercept_")
         X = list(X)
         if not X:
             return np.zeros((0, len(self.classes_)))
         return self._scores(X)[:, : len(self.classes_)]
 
     def predict_proba(self, X):
-        return softmax(self.decision_function(X), axis=1)
+        return _softmax(self.decision_function(X))
 
     def predict(self, X):
         scores = self.decision_function(X)

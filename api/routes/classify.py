@@ -7,16 +7,14 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from api.deps import ApiError, ClassifierDep, SettingsDep, classify_key
+from api.deps import ApiError, ClassifierDep, GroupCommitDep, SettingsDep, classify_key
+from api.group_commit import GroupCommit
 from api.metrics import record
 from api.schemas import BatchIn, BatchOut, ClassificationOut, ErrorOut, MessageIn
 from classifier.calendar import parse_instant
 from classifier.errors import InputError
 from classifier.ingest import Message, message_from_rfc822
 from classifier.service import Classifier
-from classifier.settings import Settings
-from classifier.store.db import engine_for
-from classifier.store.repository import find_by_message_id, save_classification
 
 router = APIRouter(prefix="/v1", tags=["clasificación"], dependencies=[Depends(classify_key)])
 ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 413: {"model": ErrorOut},
@@ -30,43 +28,41 @@ def to_message(item: MessageIn, now: datetime) -> Message:
                    item.customer_id, item.sender)
 
 
-def classify_and_store(classifier: Classifier, settings: Settings, messages: list[Message], now: datetime,
-                       extra: list[dict] | None = None) -> list[dict]:
-    """Stored results for messages already seen (same id), new classifications for the rest, in order.
-
-    A bare connection, not an ORM session: the hot path is one SELECT (when there is an id) and one INSERT."""
+async def classify_and_store(classifier: Classifier, store: GroupCommit, messages: list[Message], now: datetime,
+                             extra: list[dict] | None = None) -> list[dict]:
+    """Stored results for messages already seen (same id), new classifications for the rest, in order; the new
+    ones are stored with the other requests of this event-loop turn (``GroupCommit``)."""
+    known = store.stored([m.id for m in messages if m.id])
     out: list[dict | None] = [None] * len(messages)
     todo: list[int] = []
-    with engine_for(settings.database_url).connect() as conn:
-        for i, m in enumerate(messages):
-            existing = find_by_message_id(session=conn, message_id=m.id) if m.id else None
-            if existing is not None:
-                out[i] = {**existing, "duplicate": True}
-            else:
-                todo.append(i)
-        results = classifier.classify_many([messages[i] for i in todo], now=now)
-        for i, result in zip(todo, results):
-            data = {**result.as_dict(), **((extra or [{}] * len(messages))[i])}
-            stored, created = save_classification(session=conn, message=messages[i], result=data,
-                                                  store_body=settings.store_bodies)
-            out[i] = {**stored, "duplicate": not created}
-            if created:
-                record(data)
+    for i, m in enumerate(messages):
+        if m.id in known:
+            out[i] = {**known[m.id], "duplicate": True}
+        else:
+            todo.append(i)
+    results = classifier.classify_many([messages[i] for i in todo], now=now)
+    data = [{**result.as_dict(), **(extra[i] if extra else {})} for i, result in zip(todo, results)]
+    saved = await store.save([(messages[i], d) for i, d in zip(todo, data)])
+    for i, d, (stored, created) in zip(todo, data, saved):
+        out[i] = {**stored, "duplicate": not created}
+        if created:
+            record(d)
     return out  # type: ignore[return-value]
 
 
 @router.post("/classify", response_model=ClassificationOut, responses=ERRORS,
              summary="Clasificar un mensaje", description="Prioridad, razones, impacto y plazos de un mensaje.")
-async def classify(item: MessageIn, classifier: ClassifierDep, settings: SettingsDep) -> dict:
+async def classify(item: MessageIn, classifier: ClassifierDep, store: GroupCommitDep) -> dict:
     now = datetime.now(classifier.policy_engine.calendar.tz)
-    return classify_and_store(classifier, settings, [to_message(item, now)], now)[0]
+    return (await classify_and_store(classifier, store, [to_message(item, now)], now))[0]
 
 
 @router.post("/classify/batch", response_model=BatchOut, responses=ERRORS,
              summary="Clasificar varios mensajes",
              description="Resultados en el mismo orden; un mensaje inválido se informa en su lugar sin afectar a "
                          "los demás. Por encima del límite configurado, 413.")
-async def classify_batch(batch: BatchIn, classifier: ClassifierDep, settings: SettingsDep) -> dict:
+async def classify_batch(batch: BatchIn, classifier: ClassifierDep, settings: SettingsDep,
+                         store: GroupCommitDep) -> dict:
     if len(batch.messages) > settings.batch_limit:
         raise ApiError(413, "batch_too_large", f"El lote tiene {len(batch.messages)} mensajes; el límite es "
                                                f"{settings.batch_limit}.")
@@ -85,7 +81,7 @@ async def classify_batch(batch: BatchIn, classifier: ClassifierDep, settings: Se
         except InputError as exc:
             results[i] = {"index": i, "id": raw_id if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": str(exc), "fields": []}}
-    stored = classify_and_store(classifier, settings, [m for _, m in valid], now)
+    stored = await classify_and_store(classifier, store, [m for _, m in valid], now)
     for (i, _), result in zip(valid, stored):
         results[i] = result
     return {"results": results}
@@ -98,7 +94,7 @@ async def classify_batch(batch: BatchIn, classifier: ClassifierDep, settings: Se
                          "la del `Date`; el resultado dice cuál se usó.",
              openapi_extra={"requestBody": {"required": True, "content": {
                  "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}})
-async def classify_email(request: Request, classifier: ClassifierDep, settings: SettingsDep,
+async def classify_email(request: Request, classifier: ClassifierDep, store: GroupCommitDep,
                          received_at: str | None = Query(None, description="Llegada según la pasarela (ISO 8601 "
                                                                             "con zona horaria).")) -> dict:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -113,4 +109,4 @@ async def classify_email(request: Request, classifier: ClassifierDep, settings: 
         message = Message(message.id, message.channel, message.subject, message.body, now, message.customer_id,
                           message.sender)
     extra = [{"received_at_source": parsed.received_source, "attachments": parsed.attachments}]
-    return classify_and_store(classifier, settings, [message], now, extra)[0]
+    return (await classify_and_store(classifier, store, [message], now, extra))[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Connection, func, insert, select
@@ -21,25 +22,25 @@ _CLASSIFICATIONS = ClassificationRow.__table__
 
 def find_by_message_id(*, session: Session | Connection, message_id: str) -> dict | None:
     """The stored result for a message id, if any (Core select: works on a session or a bare connection)."""
-    return session.scalar(select(_CLASSIFICATIONS.c.result).where(_CLASSIFICATIONS.c.message_id == message_id))
+    return find_by_message_ids(session=session, message_ids=[message_id]).get(message_id)
+
+
+def find_by_message_ids(*, session: Session | Connection, message_ids: Sequence[str]) -> dict[str, dict]:
+    """The stored results of those message ids that are stored, by id, in one query."""
+    if not message_ids:
+        return {}
+    query = select(_CLASSIFICATIONS.c.message_id, _CLASSIFICATIONS.c.result).where(
+        _CLASSIFICATIONS.c.message_id.in_(set(message_ids)))
+    return {message_id: result for message_id, result in session.execute(query)}
 
 
 def get_classification(*, session: Session, classification_id: str) -> ClassificationRow | None:
     return session.get(ClassificationRow, classification_id)
 
 
-def save_classification(*, session: Session | Connection, message: Message, result: dict, store_body: bool = True
-                        ) -> tuple[dict, bool]:
-    """Store one result and return it with its ``classification_id``; a message id already stored returns
-    the stored result instead (``created`` False). One Core INSERT on a session or a bare connection (the
-    API's hot path uses a connection: no ORM unit of work)."""
-    if message.id:
-        existing = find_by_message_id(session=session, message_id=message.id)
-        if existing is not None:
-            return existing, False
+def _row(message: Message, result: dict, store_body: bool) -> dict:
     classification_id = str(uuid.uuid4())
-    stored = {**result, "classification_id": classification_id}
-    values = dict(
+    return dict(
         id=classification_id,
         message_id=message.id,
         channel=message.channel,
@@ -55,19 +56,38 @@ def save_classification(*, session: Session | Connection, message: Message, resu
         needs_review=bool(result["needs_review"]),
         model_priority=result.get("model_priority"),
         model_version=result.get("model_version"),
-        result=stored,
+        result={**result, "classification_id": classification_id},
         version=1,
     )
+
+
+def save_classifications(*, session: Session | Connection, items: Sequence[tuple[Message, dict]],
+                         store_body: bool = True) -> list[tuple[dict, bool]]:
+    """Store results in one transaction (one INSERT, one commit); each comes back with its ``classification_id``
+    and whether it was created. A message id already stored, or twice among ``items``, makes the batch fall back
+    to one transaction per row, and that row answers with the stored result (``created`` False)."""
+    rows = [_row(message, result, store_body) for message, result in items]
+    if not rows:
+        return []
     try:
-        session.execute(_INSERT, [values])
+        session.execute(_INSERT, rows)
         session.commit()
-    except IntegrityError:  # the same message id stored by a concurrent request: answer with that one
+    except IntegrityError:  # the same message id stored before, meanwhile or twice here
         session.rollback()
+        if len(rows) > 1:
+            return [save_classifications(session=session, items=[item], store_body=store_body)[0] for item in items]
+        message = items[0][0]
         existing = find_by_message_id(session=session, message_id=message.id) if message.id else None
         if existing is None:
             raise
-        return existing, False
-    return stored, True
+        return [(existing, False)]
+    return [(row["result"], True) for row in rows]
+
+
+def save_classification(*, session: Session | Connection, message: Message, result: dict, store_body: bool = True
+                        ) -> tuple[dict, bool]:
+    """``save_classifications`` for one message."""
+    return save_classifications(session=session, items=[(message, result)], store_body=store_body)[0]
 
 
 # ---------------------------------------------------------------------------------------------- decisions

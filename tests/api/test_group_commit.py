@@ -1,0 +1,97 @@
+"""Group commit: the requests of one event-loop turn share a transaction, and each still gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from api.group_commit import GroupCommit
+from api.metrics import STORE_GROUPS
+from classifier.ingest import Message
+from classifier.store.db import sessions, upgrade
+from classifier.store.tables import ClassificationRow
+from tests.servers import post_json, running_server
+
+
+def _result(priority: str = "media") -> dict:
+    return {"received_at": "2026-11-25T09:00:00-05:00", "priority": priority, "source": "model",
+            "confidence": 0.7, "needs_review": False, "model_priority": priority, "model_version": "t"}
+
+
+def _groups() -> tuple[float, float]:
+    """(transactions, rows) observed so far by the group-size histogram."""
+    samples = {s.name: s.value for s in STORE_GROUPS.collect()[0].samples}
+    return samples["clasificador_store_group_size_count"], samples["clasificador_store_group_size_sum"]
+
+
+def _rows(url: str) -> int:
+    with sessions(url)() as session:
+        return session.scalar(select(func.count()).select_from(ClassificationRow))
+
+
+@pytest.fixture
+def store(database_url):
+    upgrade(database_url)
+    return GroupCommit(database_url, store_bodies=True)
+
+
+def test_requests_of_one_turn_share_one_transaction(store, database_url):
+    before = _groups()
+
+    async def three_requests():
+        return await asyncio.gather(*(store.save([(Message(f"m{i}", "chat", "", f"texto {i}"), _result())])
+                                      for i in range(3)))
+
+    answers = asyncio.run(three_requests())
+    assert [created for [(_, created)] in answers] == [True, True, True]
+    assert len({stored["classification_id"] for [(stored, _)] in answers}) == 3
+    after = _groups()
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 3)  # one transaction, three rows
+    assert _rows(database_url) == 3
+
+
+def test_the_same_id_twice_in_a_group_is_stored_once(store, database_url):
+    async def twice():
+        return await asyncio.gather(store.save([(Message("mismo", "chat", "", "a"), _result("alta"))]),
+                                    store.save([(Message("otro", "chat", "", "b"), _result())]),
+                                    store.save([(Message("mismo", "chat", "", "a"), _result("baja"))]))
+
+    [(first, new_1)], [(_, new_2)], [(second, new_3)] = asyncio.run(twice())
+    assert (new_1, new_2, new_3) == (True, True, False)
+    assert second == first and second["priority"] == "alta"
+    assert _rows(database_url) == 2
+
+
+def test_one_failing_request_does_not_fail_the_others(store, database_url):
+    broken = {k: v for k, v in _result().items() if k != "priority"}
+
+    async def mixed():
+        return await asyncio.gather(store.save([(Message("bien-1", "chat", "", "a"), _result())]),
+                                    store.save([(Message("mal", "chat", "", "b"), broken)]),
+                                    store.save([(Message("bien-2", "chat", "", "c"), _result())]),
+                                    return_exceptions=True)
+
+    good_1, bad, good_2 = asyncio.run(mixed())
+    assert isinstance(bad, KeyError)
+    assert good_1[0][1] and good_2[0][1]
+    assert _rows(database_url) == 2
+
+
+def test_concurrent_requests_over_http_each_get_their_own_stored_answer(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    upgrade(url)
+    bodies = [{"id": f"correo-{i}", "channel": "email", "subject": "Consulta",
+               "body": f"Buenas tardes, ¿cómo descargo el informe {i} de asistencia?"} for i in range(24)]
+    bodies += [{"id": "repetido", "channel": "chat", "body": "No carga la plataforma para ningún docente"}] * 8
+    with running_server({"CLASSIFIER_DATABASE_URL": url, "CLASSIFIER_AUTO_MIGRATE": "false"}) as port:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda body: post_json(port, "/v1/classify", body), bodies))
+    assert [a["id"] for a in answers] == [b["id"] for b in bodies]
+    assert len({a["classification_id"] for a in answers[:24]}) == 24
+    repeated = answers[24:]
+    assert len({a["classification_id"] for a in repeated}) == 1
+    assert sum(not a["duplicate"] for a in repeated) == 1
+    assert _rows(url) == 25
