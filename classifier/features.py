@@ -61,16 +61,18 @@ class BatchScorer:
         self.char_vocab = model.chars_.vocabulary_
         words = model.words_.vocabulary_
         self.word_width, self.char_width = len(words), len(self.char_vocab)
-        self.word_idf = model.words_.idf_.astype(np.float64)
-        self.char_idf = model.chars_.idf_.astype(np.float64)
         heads = [model.coef_]
         intercepts = [model.intercept_]
         if getattr(model, "type_coef_", None) is not None:
             heads.append(model.type_coef_)
             intercepts.append(model.type_intercept_)
         weights = np.vstack(heads).astype(np.float64)
-        self.word_weights = np.ascontiguousarray(weights[:, : self.word_width].T)
-        self.char_weights = np.ascontiguousarray(weights[:, self.word_width:].T)
+        # One row per feature column: its idf, then its weight in each head. A message reads a few hundred scattered
+        # columns; float32 rows of 14 values take one cache line each (idf and float64 weights apart took three).
+        self.word_table = np.ascontiguousarray(np.column_stack([model.words_.idf_, weights[:, : self.word_width].T]),
+                                               dtype=np.float32)
+        self.char_table = np.ascontiguousarray(np.column_stack([model.chars_.idf_, weights[:, self.word_width:].T]),
+                                               dtype=np.float32)
         self.intercept = np.concatenate(intercepts).astype(np.float64)
         self.lock = threading.Lock()
         self._vocabulary = words
@@ -132,9 +134,9 @@ class BatchScorer:
             table = csr_matrix((self.gram_counts.view(), self.gram_cols.view(), self.offsets.view()),
                                shape=(self.offsets.size - 1, self.char_width))
             docs = csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr), shape=(len(X), table.shape[0]))
-            chars = _tfidf(docs @ table, self.char_idf)
-            words = _tfidf(self._word_counts(X, ids, lengths), self.word_idf)
-        return words @ self.word_weights + chars @ self.char_weights + self.intercept
+            chars = _tfidf(docs @ table, self.char_table[:, 0])
+            words = _tfidf(self._word_counts(X, ids, lengths), self.word_table[:, 0])
+        return (words @ self.word_table + chars @ self.char_table)[:, 1:] + self.intercept
 
     def _one(self, item) -> np.ndarray:
         """One message (the API's case) with plain numpy: scipy's sparse constructors cost more than the maths."""
@@ -145,7 +147,8 @@ class BatchScorer:
         dense = np.bincount(self.gram_cols.data[at], weights=self.gram_counts.data[at], minlength=self.char_width)
         cols = np.flatnonzero(dense > 0)  # on a boolean array: ~6× faster than on the counts themselves
         counts = dense.take(cols)
-        score = _tfidf_one(counts, self.char_idf.take(cols)) @ self.char_weights.take(cols, axis=0) + self.intercept
+        rows = self.char_table.take(cols, axis=0)
+        score = _tfidf_one(counts, rows[:, 0]) @ rows[:, 1:] + self.intercept
         plain = ids[self.word_flag.data[ids]]
         found = [self.unigram.data[plain]]
         if len(plain) > 1 and len(self.bigram_keys):
@@ -157,7 +160,8 @@ class BatchScorer:
         dense = np.bincount(words[words >= 0], minlength=self.word_width)
         cols = np.flatnonzero(dense > 0)
         counts = dense.take(cols)
-        return score + _tfidf_one(counts, self.word_idf.take(cols)) @ self.word_weights.take(cols, axis=0)
+        rows = self.word_table.take(cols, axis=0)
+        return score + _tfidf_one(counts, rows[:, 0]) @ rows[:, 1:]
 
     def _word_counts(self, X, ids, lengths):
         rows = np.repeat(np.arange(len(X), dtype=np.int64), lengths)

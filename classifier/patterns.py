@@ -109,6 +109,14 @@ class Window:
     has_left: bool = True
     has_right: bool = True
 
+    @property
+    def left_key(self) -> str:
+        return self.key + "\x1fa"
+
+    @property
+    def right_key(self) -> str:
+        return self.key + "\x1fb"
+
 
 def _single(token: dict) -> str | None:
     """A token that stands for exactly one word: "any" ({}) or "number" ({LIKE_NUM: true})."""
@@ -128,7 +136,7 @@ class CompiledPatterns:
     vocab: Vocab
     phrases: PhraseMatcher = None  # type: ignore[assignment]
     matcher: Matcher = None  # type: ignore[assignment]
-    windows: dict[str, list[Window]] = field(default_factory=lambda: defaultdict(list))
+    windows: list[tuple[str, Window, str, str]] = field(default_factory=list)  # key, window, its two phrase keys
     _window_id: int = 0
     matcher_patterns: int = 0
     phrase_count: int = 0
@@ -174,12 +182,13 @@ class CompiledPatterns:
             if left is not None and right is not None and (left or right):
                 self._window_id += 1
                 wkey = f"{key}\x1fw{self._window_id}"
+                window = Window(wkey, 1, False, frozenset(), one=True, kind=_single(pattern[i]),
+                                has_left=bool(left), has_right=bool(right))
                 if left:
-                    self._add_phrases(wkey + "\x1fa", left)
+                    self._add_phrases(window.left_key, left)
                 if right:
-                    self._add_phrases(wkey + "\x1fb", right)
-                self.windows[key].append(Window(wkey, 1, False, frozenset(), one=True, kind=_single(pattern[i]),
-                                                has_left=bool(left), has_right=bool(right)))
+                    self._add_phrases(window.right_key, right)
+                self._add_window_to(key, window)
                 return
         if not gaps and all(_alternatives(t) is not None for t in pattern):
             # Too many alternatives for one phrase set: two adjacent phrase sets (a window with no gap).
@@ -194,10 +203,13 @@ class CompiledPatterns:
 
     def _add_window(self, key: str, left, right, gap: int, no_punct: bool, stop: frozenset[str]) -> None:
         self._window_id += 1
-        wkey = f"{key}\x1fw{self._window_id}"
-        self._add_phrases(wkey + "\x1fa", left)
-        self._add_phrases(wkey + "\x1fb", right)
-        self.windows[key].append(Window(wkey, gap, no_punct, stop))
+        window = Window(f"{key}\x1fw{self._window_id}", gap, no_punct, stop)
+        self._add_phrases(window.left_key, left)
+        self._add_phrases(window.right_key, right)
+        self._add_window_to(key, window)
+
+    def _add_window_to(self, key: str, window: Window) -> None:
+        self.windows.append((key, window, window.left_key, window.right_key))
 
     def __call__(self, doc: Doc, sentences=None) -> dict[str, list[tuple[int, int]]]:
         """Spans per key found in ``doc``; windows never cross a sentence (``sentences``: (start, end) per token)."""
@@ -208,21 +220,22 @@ class CompiledPatterns:
         if self.matcher_patterns:
             for match_id, start, end in self.matcher(doc):
                 found[strings[match_id]].append((start, end))
-        for key, windows in self.windows.items():
-            for w in windows:
-                lefts = found.pop(w.key + "\x1fa", None)
-                rights = found.pop(w.key + "\x1fb", None)
-                if w.one:
-                    self._single_window(doc, w, lefts, rights, found[key])
-                    continue
-                if not lefts or not rights:
-                    continue
-                for a_start, a_end in lefts:
-                    for b_start, b_end in rights:
-                        if (a_end <= b_start <= a_end + w.gap and self._gap_ok(doc, a_end, b_start, w)
-                                and (sentences is None or sentences[a_start] == sentences[b_start])):
-                            found[key].append((a_start, b_end))
-                            break
+        for key, w, left_key, right_key in self.windows:
+            lefts = found.pop(left_key, None)
+            rights = found.pop(right_key, None)
+            if lefts is None and rights is None:
+                continue
+            if w.one:
+                self._single_window(doc, w, lefts, rights, found[key])
+                continue
+            if not lefts or not rights:
+                continue
+            for a_start, a_end in lefts:
+                for b_start, b_end in rights:
+                    if (a_end <= b_start <= a_end + w.gap and self._gap_ok(doc, a_end, b_start, w)
+                            and (sentences is None or sentences[a_start] == sentences[b_start])):
+                        found[key].append((a_start, b_end))
+                        break
         return {k: v for k, v in found.items() if v and "\x1f" not in k}
 
     @staticmethod

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from uuid6 import uuid7
 
 from classifier.ingest import Message
 from classifier.store.tables import ClassificationRow, DecisionRow
@@ -39,7 +39,7 @@ def get_classification(*, session: Session, classification_id: str) -> Classific
 
 
 def _row(message: Message, result: dict, store_body: bool) -> dict:
-    classification_id = str(uuid.uuid4())
+    classification_id = str(uuid7())  # time-ordered: new rows go to the last page of the primary-key index
     return dict(
         id=classification_id,
         message_id=message.id,
@@ -117,7 +117,7 @@ def record_decision(*, session: Session, classification: ClassificationRow, agen
         if not replaces:
             raise DecisionConflict(existing)
         existing.current = False
-    row = DecisionRow(id=str(uuid.uuid4()), classification_id=classification.id, agent=agent, decision=decision,
+    row = DecisionRow(id=str(uuid7()), classification_id=classification.id, agent=agent, decision=decision,
                       priority=priority, suggested_priority=classification.priority, level=level, reason=reason,
                       replaces=existing.id if existing is not None else None, current=True,
                       created_at=datetime.now(timezone.utc))
