@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.group_commit import GroupCommit
 from classifier.errors import ModelError
 from classifier.service import Classifier
-from classifier.text_model import load_model, read_manifest
+from classifier.artefacts import load_model, read_manifest
 from classifier.settings import Settings
 from classifier.store.db import sessions
 

@@ -156,8 +156,24 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_export_serving(args: argparse.Namespace) -> int:
+    from classifier.artefacts import add_serving_file, read_manifest, write_manifest
+
+    models_dir = get_settings().models_dir
+    manifest = read_manifest(models_dir)
+    for key in ("current", "previous", "rolled_back", "rejected"):
+        entries = manifest.get(key)
+        if isinstance(entries, dict):
+            manifest[key] = entries if "serving" in entries else add_serving_file(models_dir, entries)
+        elif entries:
+            manifest[key] = [e if "serving" in e else add_serving_file(models_dir, e) for e in entries]
+    write_manifest(models_dir, manifest)
+    print(f"serving files written; current model {manifest['current']['model_version']}")
+    return 0
+
+
 def _model_rollback(args: argparse.Namespace) -> int:
-    from classifier.text_model import rollback
+    from classifier.artefacts import rollback
 
     entry = rollback(get_settings().models_dir)
     print(f"current model is now {entry['model_version']} (POST /v1/admin/reload to serve it)")
@@ -169,7 +185,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from classifier.evaluation import evaluate_prepared, grouped_cross_validation, plot_confusion, rules_report
     from classifier.rule_engine import RuleEngine
     from classifier.service import load_policy_engine
-    from classifier.text_model import load_model
+    from classifier.artefacts import load_model
     from classifier.training import DEFAULT_PARAMS, prepare
 
     settings = get_settings()
@@ -299,10 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="agents' corrections (GET /v1/feedback/export); promote only if not worse on the test split")
     p.set_defaults(func=_train)
 
-    model = sub.add_parser("model", help="model versions (rollback)")
+    model = sub.add_parser("model", help="model versions (rollback, export-serving)")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="MODEL_COMMAND")
     p = model_sub.add_parser("rollback", help="make the previous model current again")
     p.set_defaults(func=_model_rollback)
+    p = model_sub.add_parser("export-serving", help="write the serving .npz of versions saved without one")
+    p.set_defaults(func=_model_export_serving)
 
     p = sub.add_parser("evaluate", help="score rules, model and both on labelled messages (corpus test split)")
     p.add_argument("--data", help="labelled JSON Lines file (default: the corpus test split)")

@@ -13,7 +13,8 @@ from classifier.corpus import LABELS, CorpusRow
 from classifier.decide import ModelView, decide
 from classifier.impact import ImpactResult
 from classifier.rule_engine import RuleResult
-from classifier.text_model import ModelInput, PriorityModel
+from classifier.serving import ModelInput, ServingModel
+from classifier.text_model import PriorityModel
 
 
 def _metrics(truth: list[str], predicted: list[str], review: list[bool] | None = None) -> dict:
@@ -33,7 +34,7 @@ def _metrics(truth: list[str], predicted: list[str], review: list[bool] | None =
     return out
 
 
-def _views(model: PriorityModel, inputs: list[ModelInput]) -> list[ModelView]:
+def _views(model: PriorityModel | ServingModel, inputs: list[ModelInput]) -> list[ModelView]:
     probs = model.predict_proba(inputs)
     classes = list(model.classes_)
     views = []
@@ -43,7 +44,7 @@ def _views(model: PriorityModel, inputs: list[ModelInput]) -> list[ModelView]:
     return views
 
 
-def evaluate_prepared(model: PriorityModel | None, prepared: list[tuple[ModelInput, RuleResult]],
+def evaluate_prepared(model: PriorityModel | ServingModel | None, prepared: list[tuple[ModelInput, RuleResult]],
                       rows: list[CorpusRow], *, decision) -> dict:
     """Three systems on the same messages: rules with the default, model alone, rules plus model."""
     truth = [r.label for r in rows]

@@ -55,11 +55,12 @@ class BatchScorer:
     """Scores of the priority and request-type heads for a batch of ``ModelInput`` (one row per message)."""
 
     def __init__(self, model, is_word, rule_prefix: str):
+        """``model``: a ``ServingModel`` (vocabularies, idf, heads' weights and its ``char_analyzer``)."""
         self.is_word_fn = is_word
         self.rule_prefix = rule_prefix
-        self.analyzer = model.chars_.build_analyzer()
-        self.char_vocab = model.chars_.vocabulary_
-        words = model.words_.vocabulary_
+        self.analyzer = model.char_analyzer
+        self.char_vocab = model.char_vocabulary
+        words = model.word_vocabulary
         self.word_width, self.char_width = len(words), len(self.char_vocab)
         heads = [model.coef_]
         intercepts = [model.intercept_]
@@ -69,9 +70,9 @@ class BatchScorer:
         weights = np.vstack(heads).astype(np.float64)
         # One row per feature column: its idf, then its weight in each head. A message reads a few hundred scattered
         # columns; float32 rows of 14 values take one cache line each (idf and float64 weights apart took three).
-        self.word_table = np.ascontiguousarray(np.column_stack([model.words_.idf_, weights[:, : self.word_width].T]),
+        self.word_table = np.ascontiguousarray(np.column_stack([model.word_idf, weights[:, : self.word_width].T]),
                                                dtype=np.float32)
-        self.char_table = np.ascontiguousarray(np.column_stack([model.chars_.idf_, weights[:, self.word_width:].T]),
+        self.char_table = np.ascontiguousarray(np.column_stack([model.char_idf, weights[:, self.word_width:].T]),
                                                dtype=np.float32)
         self.intercept = np.concatenate(intercepts).astype(np.float64)
         self.lock = threading.Lock()

@@ -21,7 +21,8 @@ from classifier.policy import Policy, load_policy
 from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
 from classifier.sla import SlaEngine, SlaResult
-from classifier.text_model import LoadedModel, ModelInput, load_model, read_manifest, versions_match
+from classifier.artefacts import LoadedModel, load_model, read_manifest, versions_match
+from classifier.serving import ModelInput
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class Classifier:
         model = None
         try:
             entry = read_manifest(settings.models_dir)["current"]
-            if not versions_match(entry):
+            if "serving" not in entry and not versions_match(entry):  # an estimator pickled by other libraries
                 print("model was trained with other library versions: retraining from data/", file=sys.stderr)
                 from classifier.training import train_and_save
 

@@ -14,7 +14,9 @@ from classifier.corpus import CorpusRow, load_rows
 from classifier.errors import ModelError
 from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
-from classifier.text_model import ModelInput, PriorityModel, save_model
+from classifier.artefacts import save_model
+from classifier.serving import ModelInput
+from classifier.text_model import PriorityModel
 
 DEFAULT_PARAMS = {"C": 4.0, "min_df": 2, "word_ngrams": [1, 2], "char_ngrams": [2, 5], "random_state": 0}
 
@@ -75,7 +77,7 @@ def train_and_save(settings: Settings, *, data: Path | None = None, feedback: li
     """
     from classifier.evaluation import evaluate_prepared
     from classifier.service import load_policy_engine
-    from classifier.text_model import load_model, read_manifest
+    from classifier.artefacts import load_model, read_manifest
 
     params = {**DEFAULT_PARAMS, **(params or {})}
     rows = load_rows(data or settings.corpus_path)

@@ -12,7 +12,9 @@ from sklearn.exceptions import NotFittedError
 from classifier.corpus import load_rows
 from classifier.errors import ModelError
 from classifier.rule_engine import RuleEngine
-from classifier.text_model import ModelInput, PriorityModel, load_model, save_model
+from classifier.artefacts import load_estimator, load_model, save_model
+from classifier.serving import ModelInput
+from classifier.text_model import PriorityModel
 from classifier.training import fit_bundle, prepare
 from tests.conftest import ROOT
 
@@ -50,18 +52,21 @@ def test_same_data_and_seed_give_the_same_model(sample):
     assert np.allclose(a.sum(axis=1), 1.0)
 
 
-def test_tampered_artefact_is_refused(sample, tmp_path):
+@pytest.mark.parametrize("tampered", ["serving", "estimator"])
+def test_tampered_artefact_is_refused(sample, tmp_path, tampered):
     inputs, rows = sample
     bundle = fit_bundle(inputs, rows, {"C": 4.0, "min_df": 2, "word_ngrams": [1, 2], "char_ngrams": [2, 5],
                                        "random_state": 0, "calibration_folds": 0})
     entry = save_model(tmp_path, bundle, training_data_sha256="0" * 64, metrics={}, params={})
     assert load_model(tmp_path).version == entry["model_version"]
-    artefact = tmp_path / entry["artefact"]
+    assert isinstance(load_estimator(tmp_path), PriorityModel)
+    name = entry["serving"]["artefact"] if tampered == "serving" else entry["artefact"]
+    artefact = tmp_path / name
     data = bytearray(artefact.read_bytes())
     data[len(data) // 2] ^= 0xFF
     artefact.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match its manifest"):
-        load_model(tmp_path)
+        load_model(tmp_path) if tampered == "serving" else load_estimator(tmp_path)
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path):
@@ -107,8 +112,10 @@ def test_word_trigrams_fall_back_to_scikit_learns_transform(sample):
     assert probs.shape == (20, len(model.classes_)) and np.allclose(probs.sum(axis=1), 1.0)
 
 
-def test_shipped_model_scores_equal_scikit_learn_transform():
-    model = load_model(ROOT / "models").model
+def test_shipped_serving_model_scores_equal_its_estimators_transform():
+    served, estimator = load_model(ROOT / "models").model, load_estimator(ROOT / "models")
     rows = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "test"][:300]
     inputs = [p[0] for p in prepare(rows, RuleEngine.from_dir(ROOT / "rules/prioridad"))]
-    assert np.allclose(model._scores(inputs), _reference_scores(model, inputs), atol=1e-4)
+    reference = _reference_scores(estimator, inputs)
+    assert np.allclose(served.scores(inputs), reference, atol=1e-4)
+    assert np.allclose(np.vstack([served.scores([x]) for x in inputs[:50]]), reference[:50], atol=1e-4)

@@ -1,0 +1,156 @@
+"""Model artefacts on disk: the manifest, hash checks, saving a trained model and loading the one to serve.
+
+Each version is two files, both hashed in ``manifest.json``: ``priority-<version>.npz``, the ``ServingModel`` a
+worker loads (plain arrays, no pickle, no scikit-learn import), and ``priority-<version>.joblib``, the fitted
+estimator for inspection and retraining. Nothing is loaded whose sha256 differs from the manifest's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from classifier.errors import Errors, ModelError
+from classifier.serving import ServingModel
+
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "spacy", "joblib")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    versions = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    return versions
+
+
+@dataclass
+class LoadedModel:
+    """A verified model and its manifest entry."""
+
+    model: ServingModel  # or, for versions saved before serving files existed, the fitted estimator
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return self.manifest["model_version"]
+
+
+def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, metrics: dict, params: dict,
+               promote: bool = True) -> dict:
+    """Write ``priority-<version>.joblib`` and ``.npz``; with ``promote`` make it current in ``manifest.json``.
+    Earlier models are kept (``previous``, newest first) so ``model rollback`` can restore them."""
+    import joblib  # training only: serving never imports it
+
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    version = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{training_data_sha256[:8]}"
+    artefact = models_dir / f"priority-{version}.joblib"
+    joblib.dump(bundle, artefact, compress=3)
+    serving = models_dir / f"priority-{version}.npz"
+    bundle["priority"].serving().save(serving)
+    entry = {
+        "model_version": version,
+        "artefact": artefact.name,
+        "sha256": file_sha256(artefact),
+        "serving": {"artefact": serving.name, "sha256": file_sha256(serving)},
+        "training_data_sha256": training_data_sha256,
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "libraries": library_versions(),
+        "params": params,
+        "metrics": metrics,
+    }
+    manifest_path = models_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+    if promote:
+        previous = [manifest["current"], *manifest.get("previous", [])] if "current" in manifest else []
+        manifest = {**manifest, "current": entry, "previous": previous}
+    else:
+        manifest = {**manifest, "rejected": [entry, *manifest.get("rejected", [])]}
+    write_manifest(models_dir, manifest)
+    return entry
+
+
+def write_manifest(models_dir: Path, manifest: dict) -> None:
+    """Replace ``manifest.json`` atomically (readers never see half a file)."""
+    path = Path(models_dir) / "manifest.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    tmp.replace(path)
+
+
+def rollback(models_dir: Path) -> dict:
+    """Make the previous model current again; the rolled-back one is kept under ``rolled_back``."""
+    manifest = read_manifest(models_dir)
+    previous = manifest.get("previous", [])
+    if not previous:
+        raise ModelError("no previous model to roll back to")
+    load_model(models_dir, previous[0])  # refuse to switch to an artefact that fails its check
+    manifest = {**manifest, "current": previous[0], "previous": previous[1:],
+                "rolled_back": [manifest["current"], *manifest.get("rolled_back", [])]}
+    write_manifest(models_dir, manifest)
+    return manifest["current"]
+
+
+def read_manifest(models_dir: Path) -> dict:
+    path = Path(models_dir) / "manifest.json"
+    if not path.exists():
+        raise ModelError(Errors.M302.format(file=path))
+    return json.loads(path.read_text("utf-8"))
+
+
+def _verified(models_dir: Path, name: str, sha256: str) -> Path:
+    path = Path(models_dir) / name
+    if not path.exists():
+        raise ModelError(Errors.M303.format(file=path))
+    actual = file_sha256(path)
+    if actual != sha256:
+        raise ModelError(Errors.M301.format(file=path, actual=actual[:12], expected=sha256[:12]))
+    return path
+
+
+def load_model(models_dir: Path, entry: dict | None = None) -> LoadedModel:
+    """Load the current (or given) version's serving model only if its sha256 matches the manifest (a version
+    saved before serving files existed loads its estimator, under the same check)."""
+    entry = entry or read_manifest(models_dir)["current"]
+    if "serving" in entry:
+        served = entry["serving"]
+        return LoadedModel(ServingModel.load(_verified(models_dir, served["artefact"], served["sha256"])), entry)
+    return LoadedModel(load_estimator(models_dir, entry), entry)
+
+
+def load_estimator(models_dir: Path, entry: dict | None = None):
+    """The fitted scikit-learn estimator of the current (or given) version, only if its sha256 matches."""
+    entry = entry or read_manifest(models_dir)["current"]
+    path = _verified(models_dir, entry["artefact"], entry["sha256"])
+    import joblib  # unpickling runs code: only after the hash check, and never on the serving path
+
+    return joblib.load(path)["priority"]
+
+
+def add_serving_file(models_dir: Path, entry: dict) -> dict:
+    """The manifest entry of a version saved without a serving ``.npz``, with one exported next to it."""
+    serving = Path(models_dir) / Path(entry["artefact"]).with_suffix(".npz").name
+    load_estimator(models_dir, entry).serving().save(serving)
+    return {**entry, "serving": {"artefact": serving.name, "sha256": file_sha256(serving)}}
+
+
+def versions_match(entry: dict) -> bool:
+    """True when the libraries that pickled the model are the ones installed now."""
+    now = library_versions()
+    return all(entry.get("libraries", {}).get(lib) == now.get(lib) for lib in ("scikit-learn", "numpy", "scipy"))
