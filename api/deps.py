@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +17,9 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.group_commit import GroupCommit
+from classifier.artefacts import load_model, read_manifest
 from classifier.errors import ModelError
 from classifier.service import Classifier
-from classifier.artefacts import load_model, read_manifest
 from classifier.settings import Settings
 from classifier.store.db import sessions
 
@@ -94,13 +95,6 @@ async def get_session(settings: SettingsDep):
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def get_group_commit(request: Request) -> GroupCommit:
-    return request.app.state.group_commit
-
-
-GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
-
-
 def check_key(request: Request, settings: Settings) -> None:
     """401 without a key, 403 with a wrong one, 503 when the service has none configured."""
     if not settings.api_key:
@@ -121,7 +115,22 @@ async def require_key(request: Request, settings: SettingsDep) -> None:
     check_key(request, settings)
 
 
-async def classify_key(request: Request, settings: SettingsDep) -> None:
-    """The classify endpoints are open unless CLASSIFIER_CLASSIFY_REQUIRE_KEY=true."""
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """What the classify endpoints need: the current classifier, where results go, and the settings."""
+
+    classifier: Classifier
+    store: GroupCommit
+    settings: Settings
+
+
+async def scoring(request: Request) -> Scoring:
+    """The classify endpoints' one dependency (FastAPI spends ~15 µs on each per request): the key check, open
+    unless CLASSIFIER_CLASSIFY_REQUIRE_KEY=true, then the classifier and the store."""
+    settings: Settings = request.app.state.settings
     if settings.classify_require_key:
         check_key(request, settings)
+    return Scoring(await get_classifier(request), request.app.state.group_commit, settings)
+
+
+ScoringDep = Annotated[Scoring, Depends(scoring)]

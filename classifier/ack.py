@@ -14,12 +14,15 @@ LOCALE = "es_CO"
 PATTERN = "EEEE d 'de' MMMM 'de' y, h:mm a"
 
 
-@lru_cache(maxsize=4096)
 def colombian(moment: datetime) -> str:
-    """'lunes 30 de noviembre de 2026, 8:00 a. m.' (CLDR es_CO, with ordinary spaces for e-mail clients).
+    """'lunes 30 de noviembre de 2026, 8:00 a. m.' (CLDR es_CO, with ordinary spaces for e-mail clients)."""
+    return _minute(moment.replace(second=0, microsecond=0))
 
-    Cached: deadlines fall on a few thousand distinct instants, and Babel's formatter is the slowest step here.
-    """
+
+@lru_cache(maxsize=4096)
+def _minute(moment: datetime) -> str:
+    """Cached per minute (the text shows no seconds): Babel's formatter is the slowest step of a classification,
+    and deadlines computed from arrival times to the microsecond would never hit a cache of exact instants."""
     return format_datetime(moment, PATTERN, locale=LOCALE).replace("\u202f", " ").replace("\xa0", " ")
 
 

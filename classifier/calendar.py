@@ -287,7 +287,8 @@ class BusinessCalendar:
         require_aware(moment)
         us = _to_us(moment)
         day = self._local_date(moment)
-        return any(a <= us < b for a, b in self._day_us(day))
+        index = self._index_for(day, day)
+        return any(a <= us < b for a, b in index.segments[(day - index.first).days])
 
     def next_opening(self, moment: datetime) -> datetime:
         """``moment`` itself when open, else the next instant business time resumes."""

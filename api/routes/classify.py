@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
-from api.deps import ApiError, ClassifierDep, GroupCommitDep, SettingsDep, classify_key
-from api.group_commit import GroupCommit
+from api.deps import ApiError, Scoring, ScoringDep
 from api.metrics import record
 from api.schemas import BatchIn, BatchOut, ClassificationOut, ErrorOut, MessageIn
 from classifier.calendar import parse_instant
 from classifier.errors import InputError
 from classifier.ingest import Message, message_from_rfc822
-from classifier.service import Classifier
 
-router = APIRouter(prefix="/v1", tags=["clasificación"], dependencies=[Depends(classify_key)])
+router = APIRouter(prefix="/v1", tags=["clasificación"])
 ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 413: {"model": ErrorOut},
           415: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
 
@@ -28,11 +26,11 @@ def to_message(item: MessageIn, now: datetime) -> Message:
                    item.customer_id, item.sender)
 
 
-async def classify_and_store(classifier: Classifier, store: GroupCommit, messages: list[Message], now: datetime,
+async def classify_and_store(scoring: Scoring, messages: list[Message], now: datetime,
                              extra: list[dict] | None = None) -> list[dict]:
     """Stored results for messages already seen (same id), new classifications for the rest, in order; the new
     ones are stored with the other requests of this event-loop turn (``GroupCommit``)."""
-    known = store.stored([m.id for m in messages if m.id])
+    known = scoring.store.stored([m.id for m in messages if m.id])
     out: list[dict | None] = [None] * len(messages)
     todo: list[int] = []
     for i, m in enumerate(messages):
@@ -40,9 +38,9 @@ async def classify_and_store(classifier: Classifier, store: GroupCommit, message
             out[i] = {**known[m.id], "duplicate": True}
         else:
             todo.append(i)
-    results = classifier.classify_many([messages[i] for i in todo], now=now)
+    results = scoring.classifier.classify_many([messages[i] for i in todo], now=now)
     data = [{**result.as_dict(), **(extra[i] if extra else {})} for i, result in zip(todo, results)]
-    saved = await store.save([(messages[i], d) for i, d in zip(todo, data)])
+    saved = await scoring.store.save([(messages[i], d) for i, d in zip(todo, data)])
     for i, d, (stored, created) in zip(todo, data, saved):
         out[i] = {**stored, "duplicate": not created}
         if created:
@@ -52,21 +50,20 @@ async def classify_and_store(classifier: Classifier, store: GroupCommit, message
 
 @router.post("/classify", response_model=ClassificationOut, responses=ERRORS,
              summary="Clasificar un mensaje", description="Prioridad, razones, impacto y plazos de un mensaje.")
-async def classify(item: MessageIn, classifier: ClassifierDep, store: GroupCommitDep) -> dict:
-    now = datetime.now(classifier.policy_engine.calendar.tz)
-    return (await classify_and_store(classifier, store, [to_message(item, now)], now))[0]
+async def classify(item: MessageIn, scoring: ScoringDep) -> dict:
+    now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
+    return (await classify_and_store(scoring, [to_message(item, now)], now))[0]
 
 
 @router.post("/classify/batch", response_model=BatchOut, responses=ERRORS,
              summary="Clasificar varios mensajes",
              description="Resultados en el mismo orden; un mensaje inválido se informa en su lugar sin afectar a "
                          "los demás. Por encima del límite configurado, 413.")
-async def classify_batch(batch: BatchIn, classifier: ClassifierDep, settings: SettingsDep,
-                         store: GroupCommitDep) -> dict:
-    if len(batch.messages) > settings.batch_limit:
-        raise ApiError(413, "batch_too_large", f"El lote tiene {len(batch.messages)} mensajes; el límite es "
-                                               f"{settings.batch_limit}.")
-    now = datetime.now(classifier.policy_engine.calendar.tz)
+async def classify_batch(batch: BatchIn, scoring: ScoringDep) -> dict:
+    limit = scoring.settings.batch_limit
+    if len(batch.messages) > limit:
+        raise ApiError(413, "batch_too_large", f"El lote tiene {len(batch.messages)} mensajes; el límite es {limit}.")
+    now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
     results: list[dict | None] = [None] * len(batch.messages)
     valid: list[tuple[int, Message]] = []
     for i, raw in enumerate(batch.messages):
@@ -81,7 +78,7 @@ async def classify_batch(batch: BatchIn, classifier: ClassifierDep, settings: Se
         except InputError as exc:
             results[i] = {"index": i, "id": raw_id if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": str(exc), "fields": []}}
-    stored = await classify_and_store(classifier, store, [m for _, m in valid], now)
+    stored = await classify_and_store(scoring, [m for _, m in valid], now)
     for (i, _), result in zip(valid, stored):
         results[i] = result
     return {"results": results}
@@ -94,14 +91,14 @@ async def classify_batch(batch: BatchIn, classifier: ClassifierDep, settings: Se
                          "la del `Date`; el resultado dice cuál se usó.",
              openapi_extra={"requestBody": {"required": True, "content": {
                  "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}})
-async def classify_email(request: Request, classifier: ClassifierDep, store: GroupCommitDep,
+async def classify_email(request: Request, scoring: ScoringDep,
                          received_at: str | None = Query(None, description="Llegada según la pasarela (ISO 8601 "
                                                                             "con zona horaria).")) -> dict:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("message/rfc822", "text/plain", "application/octet-stream"):
         raise ApiError(415, "unsupported_media_type", "Envíe el correo con Content-Type: message/rfc822.")
     raw = await request.body()
-    now = datetime.now(classifier.policy_engine.calendar.tz)
+    now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
     gateway = parse_instant(received_at) if received_at else None
     parsed = message_from_rfc822(raw, received_at=gateway, gateway_received=request.headers.get("x-received-at"))
     message = parsed.message
@@ -109,4 +106,4 @@ async def classify_email(request: Request, classifier: ClassifierDep, store: Gro
         message = Message(message.id, message.channel, message.subject, message.body, now, message.customer_id,
                           message.sender)
     extra = [{"received_at_source": parsed.received_source, "attachments": parsed.attachments}]
-    return (await classify_and_store(classifier, store, [message], now, extra))[0]
+    return (await classify_and_store(scoring, [message], now, extra))[0]
