@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             upgrade(settings.database_url)
         app.state.classifier = Classifier.load(settings)
+        app.state.classifier.warm_up()
         app.state.manifest_mtime = None
         app.state.model_checked = time.monotonic()
         start_checkpointer(settings.database_url)
