@@ -57,13 +57,14 @@ def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, met
     Earlier models are kept (``previous``, newest first) so ``model rollback`` can restore them."""
     import joblib  # training only: serving never imports it
 
+    served = bundle["priority"].serving()  # first: a model that cannot be served leaves no files behind
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     version = f"{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{training_data_sha256[:8]}"
     artefact = models_dir / f"priority-{version}.joblib"
     joblib.dump(bundle, artefact, compress=3)
     serving = models_dir / f"priority-{version}.npz"
-    bundle["priority"].serving().save(serving)
+    served.save(serving)
     entry = {
         "model_version": version,
         "artefact": artefact.name,

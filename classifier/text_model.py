@@ -80,6 +80,9 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         served = self.__dict__.get("_serving")
         if served is None:
             _check_fitted(self, "coef_", "intercept_")
+            if tuple(self.word_ngrams)[1] > 2:
+                raise ValueError(f"word_ngrams={tuple(self.word_ngrams)}: the serving model knows word unigrams and "
+                                 "bigrams only, so this model can be evaluated but not saved for serving")
             width = len(self.words_.vocabulary_) + len(self.chars_.vocabulary_)
             has_type = getattr(self, "type_coef_", None) is not None
             served = self._serving = ServingModel(

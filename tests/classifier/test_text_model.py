@@ -110,6 +110,8 @@ def test_word_trigrams_fall_back_to_scikit_learns_transform(sample):
     model = PriorityModel(word_ngrams=(1, 3), calibration_folds=0).fit(inputs[:300], [r.label for r in rows[:300]])
     probs = model.predict_proba(inputs[:20])
     assert probs.shape == (20, len(model.classes_)) and np.allclose(probs.sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="unigrams and bigrams only"):
+        model.serving()
 
 
 def test_shipped_serving_model_scores_equal_its_estimators_transform():
