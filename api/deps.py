@@ -62,7 +62,12 @@ def reload_model(state, *, force: bool = False) -> bool:
     classifier: Classifier = state.classifier
     if entry["model_version"] == classifier.model_version:
         return False
-    state.classifier = classifier.with_model(load_model(settings.models_dir, entry))
+    candidate = classifier.with_model(load_model(settings.models_dir, entry))
+    try:
+        candidate.warm_up()  # builds its tables now, and a model that cannot score is never swapped in
+    except Exception as exc:
+        raise ModelError(f"model {entry['model_version']} failed its warm-up: {exc}") from exc
+    state.classifier = candidate
     log.info("model reloaded", extra={"route": entry["model_version"]})
     return True
 

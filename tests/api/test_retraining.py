@@ -68,3 +68,23 @@ def test_corrections_in_model_out_metrics_compared_reload_and_rollback(tmp_path)
         back = client.post("/v1/admin/reload", headers=H).json()["model_version"]
         assert back == expected and back != newest
         assert client.post("/v1/admin/reload").status_code == 401
+
+
+def test_a_verified_model_that_cannot_score_is_refused_and_the_current_one_keeps_serving(tmp_path):
+    from classifier.artefacts import file_sha256, load_model, write_manifest
+
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("evaluation*", "*.png"))
+    served = load_model(models).model
+    served.coef_ = served.coef_[:, :-7]  # weights that no longer fit the vocabulary: hashes fine, scoring fails
+    served.save(models / "broken.npz")
+    manifest = json.loads((models / "manifest.json").read_text("utf-8"))
+    original = manifest["current"]["model_version"]
+    broken = {**manifest["current"], "model_version": "broken",
+              "serving": {"artefact": "broken.npz", "sha256": file_sha256(models / "broken.npz")}}
+    with TestClient(create_app(make_settings(tmp_path, models_dir=models))) as client:
+        write_manifest(models, {**manifest, "current": broken, "previous": [manifest["current"]]})
+        r = client.post("/v1/admin/reload", headers=H)
+        assert r.status_code == 409 and "warm-up" in r.json()["error"]["message"]
+        result = client.post("/v1/classify", json={"channel": "chat", "body": "no abre la plataforma"})
+        assert result.status_code == 200 and result.json()["model_version"] == original
