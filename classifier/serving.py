@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from itertools import compress
 from pathlib import Path
@@ -79,8 +80,40 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+class LinearHeads:
+    """Predictions from ``_scores`` (messages × heads: priority classes, then request types), shared by the fitted
+    estimator and the serving model."""
+
+    def _ready(self, *, request_type: bool) -> None:
+        """Raise if the heads are missing (a fitted estimator checks; a loaded serving model always has them)."""
+
+    def predict_with_type(self, X):
+        """Priority probabilities and the request type, from one pass over the features."""
+        self._ready(request_type=True)
+        X = list(X)
+        if not X:
+            return np.zeros((0, len(self.classes_))), np.array([], dtype=object)
+        scores = self._scores(X)
+        k = len(self.classes_)
+        return softmax(scores[:, :k]), self.type_classes_[np.argmax(scores[:, k:], axis=1)]
+
+    def decision_function(self, X) -> np.ndarray:
+        self._ready(request_type=False)
+        X = list(X)
+        if not X:
+            return np.zeros((0, len(self.classes_)))
+        return self._scores(X)[:, : len(self.classes_)]
+
+    def predict_proba(self, X) -> np.ndarray:
+        return softmax(self.decision_function(X))
+
+    def predict(self, X) -> np.ndarray:
+        scores = self.decision_function(X)  # first: it raises NotFittedError before classes_ is looked up
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
 @dataclass(eq=False)
-class ServingModel:
+class ServingModel(LinearHeads):
     """Priority probabilities and request type of ``ModelInput`` objects, from exported weights."""
 
     classes_: np.ndarray
@@ -100,34 +133,13 @@ class ServingModel:
     def char_analyzer(self, text: str) -> list[str]:
         return char_wb_ngrams(text, *self.char_ngrams)
 
-    def scores(self, X) -> np.ndarray:
+    def _scores(self, X) -> np.ndarray:
         """(messages × heads) linear scores, priority classes first, then request types."""
         if self._scorer is None:
             with self._lock:
                 if self._scorer is None:
                     self._scorer = BatchScorer(self, is_word, RULE_PREFIX)
         return self._scorer.scores(X)
-
-    def predict_with_type(self, X):
-        """Priority probabilities and the request type, from one pass over the features."""
-        X = list(X)
-        if not X:
-            return np.zeros((0, len(self.classes_))), np.array([], dtype=object)
-        scores = self.scores(X)
-        k = len(self.classes_)
-        return softmax(scores[:, :k]), self.type_classes_[np.argmax(scores[:, k:], axis=1)]
-
-    def decision_function(self, X) -> np.ndarray:
-        X = list(X)
-        if not X:
-            return np.zeros((0, len(self.classes_)))
-        return self.scores(X)[:, : len(self.classes_)]
-
-    def predict_proba(self, X) -> np.ndarray:
-        return softmax(self.decision_function(X))
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
     # ------------------------------------------------------------------------------------------ the file
 
@@ -153,7 +165,7 @@ class ServingModel:
                     word_idf=data["word_idf"], char_idf=data["char_idf"], coef_=data["coef"],
                     intercept_=data["intercept"], type_coef_=data["type_coef"],
                     type_intercept_=data["type_intercept"], char_ngrams=tuple(int(n) for n in data["char_ngrams"]))
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise ModelError(f"{path}: not a serving model ({exc})") from exc
 
 

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from classifier.serving import RULE_PREFIX, ModelInput, ServingModel, plain_words, softmax
+from classifier.serving import RULE_PREFIX, LinearHeads, ModelInput, ServingModel, plain_words
 
 
 def _char_text(item: ModelInput) -> str:
@@ -35,7 +35,7 @@ def _check_fitted(model, *names: str) -> None:
                              "Call 'fit' with appropriate arguments before using this estimator.")
 
 
-class PriorityModel(ClassifierMixin, BaseEstimator):
+class PriorityModel(LinearHeads, ClassifierMixin, BaseEstimator):
     """TF-IDF words + characters → multinomial logistic regression, temperature-calibrated."""
 
     def __init__(self, *, C=4.0, min_df=2, word_ngrams=(1, 2), char_ngrams=(2, 5), max_iter=3000,
@@ -100,7 +100,7 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
         """Linear scores of every head, priority classes first: the serving model's, or scikit-learn's transform
         for word n-grams longer than two (which the fast path does not build)."""
         if tuple(self.word_ngrams)[1] <= 2:
-            return self.serving().scores(X)
+            return self.serving()._scores(X)
         return _SlowScorer(self).scores(X)
 
     def __getstate__(self):
@@ -154,29 +154,8 @@ class PriorityModel(ClassifierMixin, BaseEstimator):
             self.type_intercept_ = head.intercept_.astype(np.float32)
         return self
 
-    def predict_with_type(self, X):
-        """Priority probabilities and the request type, from one pass over the features."""
-        _check_fitted(self, "coef_", "type_coef_")
-        X = list(X)
-        if not X:
-            return np.zeros((0, len(self.classes_))), np.array([], dtype=object)
-        scores = self._scores(X)
-        k = len(self.classes_)
-        return softmax(scores[:, :k]), self.type_classes_[np.argmax(scores[:, k:], axis=1)]
-
-    def decision_function(self, X):
-        _check_fitted(self, "coef_", "intercept_")
-        X = list(X)
-        if not X:
-            return np.zeros((0, len(self.classes_)))
-        return self._scores(X)[:, : len(self.classes_)]
-
-    def predict_proba(self, X):
-        return softmax(self.decision_function(X))
-
-    def predict(self, X):
-        scores = self.decision_function(X)
-        return self.classes_[np.argmax(scores, axis=1)]
+    def _ready(self, *, request_type: bool) -> None:
+        _check_fitted(self, "coef_", "type_coef_" if request_type else "intercept_")
 
 
 class _SlowScorer:

@@ -35,12 +35,16 @@ def test_the_file_round_trip_keeps_every_score(tmp_path):
     again = ServingModel.load(tmp_path / "copy.npz")
     probe = [ModelInput(("la", "plataforma", "no", "abre", "para", "ningun", "docente"), ("caida_total",)),
              ModelInput(("hola",)), ModelInput(())]
-    assert np.array_equal(again.scores(probe), served.scores(probe))
+    assert np.array_equal(again._scores(probe), served._scores(probe))
     assert list(again.classes_) == list(served.classes_)
 
 
-def test_a_file_that_is_not_a_serving_model_is_a_clear_error(tmp_path):
-    (tmp_path / "x.npz").write_bytes(b"not a zip")
+@pytest.mark.parametrize("content", [b"not a zip", b"PK\x03\x04" + b"\x00" * 40, "truncated"])
+def test_a_file_that_is_not_a_serving_model_is_a_clear_error(tmp_path, content):
+    if content == "truncated":
+        content = (ROOT / "models" / json.loads((ROOT / "models/manifest.json").read_text("utf-8"))["current"]
+                   ["serving"]["artefact"]).read_bytes()[:5000]
+    (tmp_path / "x.npz").write_bytes(content)
     with pytest.raises(ModelError, match="not a serving model"):
         ServingModel.load(tmp_path / "x.npz")
 

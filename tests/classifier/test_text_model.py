@@ -119,5 +119,5 @@ def test_shipped_serving_model_scores_equal_its_estimators_transform():
     rows = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "test"][:300]
     inputs = [p[0] for p in prepare(rows, RuleEngine.from_dir(ROOT / "rules/prioridad"))]
     reference = _reference_scores(estimator, inputs)
-    assert np.allclose(served.scores(inputs), reference, atol=1e-4)
-    assert np.allclose(np.vstack([served.scores([x]) for x in inputs[:50]]), reference[:50], atol=1e-4)
+    assert np.allclose(served._scores(inputs), reference, atol=1e-4)
+    assert np.allclose(np.vstack([served._scores([x]) for x in inputs[:50]]), reference[:50], atol=1e-4)
