@@ -12,6 +12,7 @@ import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from operator import itemgetter
 
 import numpy as np
 import spacy
@@ -151,22 +152,28 @@ class CleanText:
         return "body", max(offset, 0)
 
     @cached_property
-    def _orths(self) -> list[int]:
-        return self.doc.to_array(ORTH).tolist()
+    def _lexemes(self) -> list[tuple[str, int, int]]:
+        """(text, flags, sentence role) per token, read once from the Doc through a per-process memo."""
+        return list(map(_LEXEME.__getitem__, self.doc.to_array(ORTH).tolist()))
 
     @cached_property
     def tokens(self) -> tuple[str, ...]:
-        """Token texts (folded), read once from the Doc's arrays through a per-process lexeme memo."""
-        return tuple(map(_TEXT.__getitem__, self._orths))
+        """Token texts (folded)."""
+        return tuple(map(_TEXT_OF, self._lexemes))
+
+    @cached_property
+    def flags(self) -> tuple[int, ...]:
+        """Per token, ``PUNCT | SPACE | NUMBER`` bits (punctuation, whitespace, looks like a number)."""
+        return tuple(map(_FLAGS_OF, self._lexemes))
 
     @cached_property
     def sentences(self) -> tuple[tuple[int, int], ...]:
         """Sentence (start, end) per token: a sentence ends after . ! ? … or a line break; ¿ and ¡ open one."""
-        count = len(self._orths)
-        roles = np.fromiter(map(_ROLE.__getitem__, self._orths), dtype=np.int8, count=count)
+        roles = list(map(_ROLE_OF, self._lexemes))
+        count = len(roles)
         bounds: list[tuple[int, int]] = []
         start = 0
-        for i in np.flatnonzero(roles).tolist():
+        for i in [i for i, role in enumerate(roles) if role]:
             if roles[i] == _OPENS:
                 if i > start:
                     bounds.append((start, i))
@@ -181,15 +188,10 @@ class CleanText:
             out.extend([(a, b)] * (b - a))
         return tuple(out)
 
-    @cached_property
-    def token_flags(self):
-        """Per token: is punctuation, is space, looks like a number (numpy array, one row per token)."""
-        bits = np.fromiter(map(_FLAGS.__getitem__, self._orths), dtype=np.uint8, count=len(self._orths))
-        return (bits[:, None] >> _FLAG_SHIFTS) & 1
 
-
+PUNCT, SPACE, NUMBER = 1, 2, 4
 _ENDS, _OPENS = 1, 2
-_FLAG_SHIFTS = np.array([0, 1, 2], dtype=np.uint8)
+_TEXT_OF, _FLAGS_OF, _ROLE_OF = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 class _Memo(dict):
@@ -206,21 +208,18 @@ class _Memo(dict):
         return value
 
 
-def _sentence_role(orth: int) -> int:
-    token = spanish().vocab.strings[orth]
-    if token in (".", "!", "?", "…", "...") or "\n" in token:
-        return _ENDS
-    return _OPENS if token in ("¿", "¡") else 0
-
-
-def _flags(orth: int) -> int:
+def _lexeme(orth: int) -> tuple[str, int, int]:
     lexeme = spanish().vocab[orth]
-    return int(lexeme.is_punct) | int(lexeme.is_space) << 1 | int(lexeme.like_num) << 2
+    token = lexeme.orth_
+    flags = PUNCT * lexeme.is_punct | SPACE * lexeme.is_space | NUMBER * lexeme.like_num
+    if token in (".", "!", "?", "…", "...") or "\n" in token:
+        role = _ENDS
+    else:
+        role = _OPENS if token in ("¿", "¡") else 0
+    return token, flags, role
 
 
-_TEXT = _Memo(lambda orth: spanish().vocab.strings[orth])
-_ROLE = _Memo(_sentence_role)
-_FLAGS = _Memo(_flags)
+_LEXEME = _Memo(_lexeme)
 
 
 def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:

@@ -10,12 +10,13 @@ The result equals scikit-learn's ``transform`` (tested), without its per-call ov
 from __future__ import annotations
 
 import threading
-from itertools import chain
+from itertools import chain, compress
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
 _MAX_TOKENS = 400_000  # distinct tokens remembered before the table starts over
+_MAX_SINGLE_TOKENS = 100_000  # tokens whose char columns the single-message path keeps (~20 MB at most)
 _SHIFT = np.int64(32)
 
 
@@ -51,6 +52,22 @@ class _TokenIds(dict):
         return self.table._add(token)
 
 
+class _CharColumns(dict):
+    """token → its char n-gram columns (offset past the word columns), one entry per occurrence in the token."""
+
+    def __init__(self, table: "BatchScorer"):
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, token: str) -> np.ndarray:
+        if len(self) >= _MAX_SINGLE_TOKENS:
+            self.clear()
+        vocabulary, offset = self.table.char_vocab, self.table.word_width
+        found = [offset + j for j in map(vocabulary.get, self.table.analyzer(token)) if j is not None]
+        columns = self[token] = np.array(found, dtype=np.int32)
+        return columns
+
+
 class BatchScorer:
     """Scores of the priority and request-type heads for a batch of ``ModelInput`` (one row per message)."""
 
@@ -70,10 +87,11 @@ class BatchScorer:
         weights = np.vstack(heads).astype(np.float64)
         # One row per feature column: its idf, then its weight in each head. A message reads a few hundred scattered
         # columns; float32 rows of 14 values take one cache line each (idf and float64 weights apart took three).
-        self.word_table = np.ascontiguousarray(np.column_stack([model.word_idf, weights[:, : self.word_width].T]),
-                                               dtype=np.float32)
-        self.char_table = np.ascontiguousarray(np.column_stack([model.char_idf, weights[:, self.word_width:].T]),
-                                               dtype=np.float32)
+        # Word columns, then char columns (the single-message path reads both blocks in one take).
+        self.table = np.ascontiguousarray(np.column_stack([np.concatenate([model.word_idf, model.char_idf]),
+                                                           weights.T]), dtype=np.float32)
+        self.word_table, self.char_table = self.table[: self.word_width], self.table[self.word_width:]
+        self.seen = np.zeros(len(self.table))  # occurrences per column while one message is scored (kept all zero)
         self.intercept = np.concatenate(intercepts).astype(np.float64)
         self.lock = threading.Lock()
         self._vocabulary = words
@@ -88,6 +106,9 @@ class BatchScorer:
         self.gram_cols = _Growing(np.int32, 1 << 16)
         self.gram_counts = _Growing(np.float32, 1 << 16)
         self.rule_cols: dict[str, int] = {}
+        self.unigram_of: dict[str, int] = {}
+        self.bigram_of: dict[tuple[str, str], int] = {}
+        self.char_columns = _CharColumns(self)
         keys, cols = [], []
         for term, col in self._vocabulary.items():
             if term.startswith(self.rule_prefix):
@@ -96,9 +117,11 @@ class BatchScorer:
             if len(parts) == 1:
                 token_id = self.ids[term]
                 self.unigram.data[token_id] = col
+                self.unigram_of[term] = col
             elif len(parts) == 2:
                 keys.append((self.ids[parts[0]] << 32) | self.ids[parts[1]])
                 cols.append(col)
+                self.bigram_of[(parts[0], parts[1])] = col
             else:
                 raise ValueError("the fast path knows word unigrams and bigrams only")
         order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
@@ -140,29 +163,32 @@ class BatchScorer:
         return (words @ self.word_table + chars @ self.char_table)[:, 1:] + self.intercept
 
     def _one(self, item) -> np.ndarray:
-        """One message (the API's case) with plain numpy: scipy's sparse constructors cost more than the maths."""
-        ids = np.fromiter(map(self.ids.__getitem__, item.tokens), dtype=np.int64, count=len(item.tokens))
-        starts, ends = self.offsets.data[ids], self.offsets.data[ids + 1]
-        lengths = ends - starts
-        at = np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(int(lengths.sum()))
-        dense = np.bincount(self.gram_cols.data[at], weights=self.gram_counts.data[at], minlength=self.char_width)
-        cols = np.flatnonzero(dense > 0)  # on a boolean array: ~6× faster than on the counts themselves
-        counts = dense.take(cols)
-        rows = self.char_table.take(cols, axis=0)
-        score = _tfidf_one(counts, rows[:, 0]) @ rows[:, 1:] + self.intercept
-        plain = ids[self.word_flag.data[ids]]
-        found = [self.unigram.data[plain]]
-        if len(plain) > 1 and len(self.bigram_keys):
-            keys = (plain[:-1] << _SHIFT) | plain[1:]
-            at = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
-            found.append(self.bigram_cols[at[self.bigram_keys[at] == keys]])
-        found.append(np.asarray([self.rule_cols.get(self.rule_prefix + r, -1) for r in item.rules], dtype=np.int64))
-        words = np.concatenate(found)
-        dense = np.bincount(words[words >= 0], minlength=self.word_width)
-        cols = np.flatnonzero(dense > 0)
-        counts = dense.take(cols)
-        rows = self.word_table.take(cols, axis=0)
-        return score + _tfidf_one(counts, rows[:, 0]) @ rows[:, 1:]
+        """One message (the API's case) in a dozen array operations, without sparse matrices or a pass over the
+        43k columns: every column occurrence (word columns first, then char columns) is one row of the table.
+
+        A column seen ``c`` times has TF-IDF value ``(1 + ln c)·idf``; each of its occurrences carries a ``1/c``
+        share of it, so sums over occurrences equal sums over columns and nothing needs de-duplicating."""
+        tokens = item.tokens
+        plain = list(compress(tokens, map(self.is_word_fn, tokens)))
+        words = [c for c in chain(map(self.unigram_of.get, plain), map(self.bigram_of.get, zip(plain, plain[1:])),
+                                  (self.rule_cols.get(self.rule_prefix + r) for r in item.rules)) if c is not None]
+        columns = np.concatenate([np.array(words, dtype=np.int32), *map(self.char_columns.__getitem__, tokens)])
+        if not len(columns):
+            return self.intercept.copy()
+        np.add.at(self.seen, columns, 1.0)
+        counts = self.seen[columns]
+        self.seen[columns] = 0.0
+        rows = self.table.take(columns, axis=0)
+        values = np.log(counts)
+        values += 1.0
+        values *= rows[:, 0]
+        share = values / counts
+        split = len(words)
+        for part, value in ((share[:split], values[:split]), (share[split:], values[split:])):
+            norm = float(part @ value)  # each block L2-normalised on its own, as in training
+            if norm:
+                part *= norm ** -0.5
+        return share @ rows[:, 1:] + self.intercept
 
     def _word_counts(self, X, ids, lengths):
         rows = np.repeat(np.arange(len(X), dtype=np.int64), lengths)
@@ -191,13 +217,6 @@ class BatchScorer:
         indptr = np.searchsorted(keys // self.word_width, np.arange(len(X) + 1))
         return csr_matrix((counts.astype(np.float32), (keys % self.word_width).astype(np.int32), indptr),
                           shape=(len(X), self.word_width))
-
-
-def _tfidf_one(counts: np.ndarray, idf: np.ndarray) -> np.ndarray:
-    """One message's TF-IDF values (same formula as ``_tfidf``)."""
-    values = (1.0 + np.log(counts)) * idf
-    norm = np.sqrt(values @ values)
-    return values / norm if norm else values
 
 
 def _tfidf(counts, idf: np.ndarray):

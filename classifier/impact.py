@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from classifier.clean import CleanText, spanish
+from classifier.clean import NUMBER, CleanText, spanish
 from classifier.patterns import CompiledPatterns, fold_pattern
 from classifier.errors import ConfigError, Errors
 from classifier.yamlfile import describe_validation, read_yaml
@@ -107,9 +107,8 @@ class ImpactFinder:
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
         words = clean.tokens
-        candidates = set(clean.token_flags[:, 2].nonzero()[0].tolist())
-        candidates.update(i for i, w in enumerate(words) if w in _UNITS)
-        numbers = _numbers(words, sorted(candidates))
+        candidates = [i for i, (w, flags) in enumerate(zip(words, clean.flags)) if flags & NUMBER or w in _UNITS]
+        numbers = _numbers(words, candidates)
         for i, (value, end) in numbers.items():
             if end < len(words) and (words[end] == "%" or words[end:end + 2] == ("por", "ciento")):
                 if 0 < value <= 100:

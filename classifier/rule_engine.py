@@ -274,8 +274,8 @@ class RuleEngine:
         if others and any(w not in rule.filler for w in clean.tokens if w.isalpha()):
             return None
         content = []
-        for w, (punct, space, num) in zip(clean.tokens, clean.token_flags.tolist()):
-            if w in rule.filler or punct or space or num or "@" in w or not _HAS_LETTER.search(w):
+        for w, flags in zip(clean.tokens, clean.flags):
+            if w in rule.filler or flags or "@" in w or not _HAS_LETTER.search(w):
                 continue
             content.append(w)
             if len(content) > rule.spec.max_content_words:

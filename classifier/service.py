@@ -11,7 +11,7 @@ from itertools import compress
 
 from classifier.ack import acknowledgement
 from classifier.calendar import BusinessCalendar
-from classifier.clean import CleanText, clean
+from classifier.clean import SPACE, CleanText, clean
 from classifier.customers import CustomerBook, load_customers
 from classifier.decide import FAILURE_PRIORITIES, Decision, ModelView, decide
 from classifier.errors import ModelError
@@ -65,7 +65,7 @@ log = logging.getLogger("classifier")
 
 def to_model_input(text: CleanText, rules: RuleResult) -> ModelInput:
     """The model's view of a message: the tokens the rules saw, plus the rules that fired or were negated."""
-    tokens = tuple(compress(text.tokens, (text.token_flags[:, 1] == 0).tolist()))
+    tokens = tuple(compress(text.tokens, [not flags & SPACE for flags in text.flags]))
     fired = tuple(h.rule_id for h in rules.hits) + tuple("no_" + h.rule_id for h in rules.suppressed)
     return ModelInput(tokens, fired)
 
@@ -166,10 +166,16 @@ class Classifier:
         matched = [self.rules.match(c) for c in cleaned]
         views: list[ModelView | None] = [None] * len(messages)
         if self.model is not None and messages:
+            model = self.model.model
             inputs = [to_model_input(c, r) for c, r in zip(cleaned, matched)]
-            probs, types = self.model.model.predict_with_type(inputs)
-            classes = [str(c) for c in self.model.model.classes_]
-            for i, row in enumerate(probs.tolist()):
+            if len(inputs) == 1:  # the API's case
+                rows, types = model.predict_one(inputs[0])
+                rows, types = [rows], [types]
+            else:
+                probs, types = model.predict_with_type(inputs)
+                rows = probs.tolist()
+            classes = [str(c) for c in model.classes_]
+            for i, row in enumerate(rows):
                 best = max(range(len(row)), key=row.__getitem__)
                 views[i] = ModelView(classes[best], row[best], dict(zip(classes, row)), str(types[i]))
         return list(zip(cleaned, matched, views))

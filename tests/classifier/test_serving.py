@@ -70,3 +70,16 @@ def test_a_worker_loads_and_scores_without_importing_scikit_learn():
             "print(r.decision.priority, sorted(m for m in ('sklearn', 'joblib', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split()[-1] == "[]", out.stdout
+
+
+@pytest.mark.parametrize("loader", [load_model, load_estimator], ids=["serving", "estimator"])
+def test_one_message_predictions_equal_the_batch_ones(loader):
+    loaded = loader(ROOT / "models")
+    model = getattr(loaded, "model", loaded)
+    inputs = [ModelInput(()), ModelInput(("la", "plataforma", "no", "carga", "la", "la")),
+              ModelInput(("no", "puedo", "ingresar", "."), ("acceso_bloqueado",)),
+              ModelInput(("¿", "cómo", "descargo", "el", "informe", "?")), ModelInput(("xyzzy", "qwerty"))]
+    probs, types = model.predict_with_type(inputs)
+    for x, row, request_type in zip(inputs, probs, types):
+        one, one_type = model.predict_one(x)
+        assert np.allclose(one, row) and one_type == request_type
