@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -98,6 +99,11 @@ def require_aware(value: datetime) -> datetime:
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise InputError(f"timestamp {value.isoformat()} is out of range (years {EARLIEST_YEAR}–{LATEST_YEAR})")
     return value
+
+
+def business_days(days: float) -> timedelta:
+    """N business days are N × 8 business hours (POLICY §3, a decision)."""
+    return timedelta(hours=BUSINESS_DAY_HOURS * days)
 
 
 def _to_us(moment: datetime) -> int:
@@ -292,41 +298,41 @@ class BusinessCalendar:
 
     def next_opening(self, moment: datetime) -> datetime:
         """``moment`` itself when open, else the next instant business time resumes."""
-        require_aware(moment)
-        day = self._local_date(moment)
-        horizon = day + timedelta(days=self.horizon_days)
-        index = self._index_for(day, horizon)
-        found = self._locate(index, self._offset(index, day, _to_us(moment)), at_close=False)
-        if found is None or self._from_us(found).date() > horizon:
-            raise CalendarError(Errors.C201.format(days=self.horizon_days, start=moment.isoformat()))
-        return self._from_us(found)
+        return self.add_each(moment, (timedelta(0),))[0].due
 
     def add(self, start: datetime, amount: timedelta) -> Deadline:
         """The instant when ``amount`` of business time has passed since ``start``.
 
-        An amount that exactly fills an open block ends at that block's closing time (POLICY §3).
+        An amount that exactly fills an open block ends at that block's closing time (POLICY §3); a zero
+        amount ends at the next opening (``start`` itself when open).
         """
+        return self.add_each(start, (amount,))[0]
+
+    def add_each(self, start: datetime, amounts: Sequence[timedelta]) -> list[Deadline]:
+        """``add`` for several amounts from one start, which is located in the calendar once."""
         require_aware(start)
-        if amount < timedelta(0):
-            raise InputError(Errors.C204.format(value=amount))
-        if amount == timedelta(0):
-            return Deadline(start, self.next_opening(start), amount, self)
+        for amount in amounts:
+            if amount < timedelta(0):
+                raise InputError(Errors.C204.format(value=amount))
         day = self._local_date(start)
         horizon = day + timedelta(days=self.horizon_days)
         index = self._index_for(day, horizon)
-        target = self._offset(index, day, _to_us(start)) + amount // _US
-        found = self._locate(index, target, at_close=True)
-        due = None if found is None else self._from_us(found)
-        if due is None or due.date() > horizon:
-            raise CalendarError(Errors.C201.format(days=self.horizon_days, start=start.isoformat()))
-        return Deadline(start, due, amount, self)
+        offset = self._offset(index, day, _to_us(start))
+        out = []
+        for amount in amounts:
+            found = self._locate(index, offset + amount // _US, at_close=bool(amount))
+            due = None if found is None else self._from_us(found)
+            if due is None or due.date() > horizon:
+                raise CalendarError(Errors.C201.format(days=self.horizon_days, start=start.isoformat()))
+            out.append(Deadline(start, due, amount, self))
+        return out
 
     def add_minutes(self, start: datetime, minutes: float) -> Deadline:
         return self.add(start, timedelta(minutes=minutes))
 
     def add_days(self, start: datetime, days: float) -> Deadline:
         """Add business days: N days are N × 8 business hours (POLICY §3, a decision)."""
-        return self.add(start, timedelta(hours=BUSINESS_DAY_HOURS * days))
+        return self.add(start, business_days(days))
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time from ``start`` to ``end`` (negative when ``end`` comes first)."""

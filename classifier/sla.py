@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 
-from classifier.calendar import BusinessCalendar, Deadline, require_aware
+from classifier.calendar import BusinessCalendar, Deadline, business_days, require_aware
 from classifier.customers import Customer, CustomerBook
 from classifier.policy import Policy
 
@@ -169,27 +169,35 @@ class SlaEngine:
         table = self.policy.priority(priority)
         customer_ref, customer = self.customer_for(customer_id=customer_id, sender=sender)
         handled = self.handled_by(customer, product)
-        starts = self.calendar.next_opening(received_at)
+        development = request_type == DEVELOPMENT
+        in_arrears = customer is not None and customer.in_arrears
+        amounts = [timedelta(0)]  # the next opening, then the deadlines, all from one look at the calendar
+        if not in_arrears:
+            amounts.append(business_days(table.response_days))
+            if not development:
+                amounts.append(business_days(table.solution_days))
+        opening, *deadlines = self.calendar.add_each(received_at, amounts)
+        starts = opening.due
         notes: list[str] = []
         if not customer_ref.known:
             notes.append("Cliente no identificado: se aplican los tiempos habituales.")
         if handled.kind == "distribuidor":
             notes.append(f"La atención la coordina el distribuidor autorizado {handled.name}.")
 
-        if customer is not None and customer.in_arrears:
+        if in_arrears:
             reason = ("Cliente con pagos pendientes: el soporte está sujeto al pago oportuno, "
                       "por eso no hay tiempos de respuesta ni de solución comprometidos.")
             return SlaResult(priority, table.name, received_at.astimezone(self.calendar.tz), starts, None, None,
                              False, reason, customer_ref, handled, level or self.policy.support.first_level,
                              tuple(notes))
 
-        response = self.calendar.add_days(received_at, table.response_days)
-        if request_type == DEVELOPMENT:
+        response = deadlines[0]
+        if development:
             solution = None
             reason = ("Desarrollo o ajuste específico: requiere acuerdo previo de tiempo y valor, "
                       "por eso solo se compromete el tiempo de respuesta.")
         else:
-            solution = self.calendar.add_days(received_at, table.solution_days)
+            solution = deadlines[1]
             reason = (f"Tiempos de la tabla para prioridad {table.name.lower()}: respuesta en "
                       f"{_days(table.response_days)} y solución en {_days(table.solution_days)}, "
                       "contados en horario hábil desde la llegada del mensaje.")
