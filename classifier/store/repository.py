@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Dialect, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from uuid6 import uuid7
@@ -14,10 +15,23 @@ from classifier.ingest import Message
 from classifier.store.tables import ClassificationRow, DecisionRow
 
 
-_INSERT = insert(ClassificationRow.__table__)  # Core, built once: no ORM bulk machinery on the hot path
-
-
 _CLASSIFICATIONS = ClassificationRow.__table__
+
+
+@lru_cache(maxsize=8)
+def _compiled_insert(dialect: Dialect) -> tuple[str, bool, tuple[str, ...], tuple]:
+    """The classifications INSERT compiled once per dialect, with each column's bind processor: the hot path then
+    costs one ``executemany`` and no statement-cache lookup or per-row compilation machinery."""
+    compiled = insert(_CLASSIFICATIONS).compile(dialect=dialect)
+    keys = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
+    processors = tuple(_CLASSIFICATIONS.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys)
+    return compiled.string, compiled.positional, keys, processors
+
+
+def _insert(connection: Connection, rows: list[dict]) -> None:
+    sql, positional, keys, processors = _compiled_insert(connection.dialect)
+    values = [tuple(p(row.get(k)) if p else row.get(k) for k, p in zip(keys, processors)) for row in rows]
+    connection.exec_driver_sql(sql, values if positional else [dict(zip(keys, v)) for v in values])
 
 
 def find_by_message_id(*, session: Session | Connection, message_id: str) -> dict | None:
@@ -70,7 +84,7 @@ def save_classifications(*, session: Session | Connection, items: Sequence[tuple
     if not rows:
         return []
     try:
-        session.execute(_INSERT, rows)
+        _insert(session.connection() if isinstance(session, Session) else session, rows)
         session.commit()
     except IntegrityError:  # the same message id stored before, meanwhile or twice here
         session.rollback()
