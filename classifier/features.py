@@ -4,7 +4,8 @@ operations, and the linear heads applied block by block.
 Every distinct token gets an integer id once per process, with what the model needs of it: whether it is a word,
 its unigram column and its ``char_wb`` n-gram counts. A batch is then a few array operations over token ids
 (bigrams are pairs of ids looked up in a sorted table) instead of string joins and dict lookups per n-gram.
-The result equals scikit-learn's ``transform`` (tested), without its per-call overhead on single messages.
+One message (the API's case) skips the token ids: each of its column occurrences is one row of the combined
+weight table (``_one``). Both paths equal scikit-learn's ``transform`` (tested), without its per-call overhead.
 """
 
 from __future__ import annotations
