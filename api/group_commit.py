@@ -1,19 +1,23 @@
-"""Group commit: classifications stored by requests handled in the same turn of the event loop share one
-transaction.
+"""Turn groups: the messages of the requests handled in the same turn of the event loop are scored together and
+stored with one transaction.
 
-Under load a worker finishes several classifications between two looks at its sockets; writing them with one
-INSERT and one commit costs about as much as writing one. Every request still waits for its own rows to be
-committed before it answers, so nothing is acknowledged that is not stored. With one request at a time the
-group is that request alone.
+Under load a worker takes several requests between two looks at its sockets. Scoring their messages one stage
+at a time over all of them (clean-up, then rules, then model, then deadlines) keeps each stage's tables and code
+in the processor's caches, and writing their rows with one INSERT and one commit costs about as much as writing
+one. Every request still waits for its own rows to be committed before it answers, so nothing is acknowledged
+that is not stored; one request's failure is never another's. With one request at a time the group is that
+request alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
+from classifier.service import Classifier
 from classifier.store.db import engine_for
 from classifier.store.repository import find_by_message_ids, save_classifications
 
@@ -21,13 +25,29 @@ Item = tuple[Message, dict]
 Saved = tuple[dict, bool]
 
 
+@dataclass
+class _Pending:
+    """One request's part of a group: its messages, and either its results or what scores them."""
+
+    messages: list[Message]
+    done: asyncio.Future
+    classifier: Classifier | None = None
+    extra: list[dict] | None = None  # merged into each new result (e.g. the e-mail's received-at source)
+    results: list[dict] | None = None
+
+    @property
+    def items(self) -> list[Item]:
+        return list(zip(self.messages, self.results or []))
+
+
 class GroupCommit:
-    """Collects the rows of the requests of one event-loop turn and stores them together (one per worker)."""
+    """Collects the requests of one event-loop turn, scores their messages together and stores them in one
+    transaction (one per worker)."""
 
     def __init__(self, database_url: str, *, store_bodies: bool):
         self.database_url = database_url
         self.store_bodies = store_bodies
-        self._waiting: list[tuple[list[Item], asyncio.Future]] = []
+        self._waiting: list[_Pending] = []
 
     def stored(self, message_ids: Sequence[str]) -> dict[str, dict]:
         """Results already stored for these message ids (read now: reads need no grouping)."""
@@ -36,40 +56,80 @@ class GroupCommit:
         with engine_for(self.database_url).connect() as conn:
             return find_by_message_ids(session=conn, message_ids=message_ids)
 
+    async def classify(self, classifier: Classifier, messages: Sequence[Message],
+                       extra: Sequence[dict] | None = None) -> list[Saved]:
+        """Score ``messages`` with those of the other requests of this turn, store them, and return each stored
+        result and whether it was new (an id stored before returns the earlier result)."""
+        return await self._join(_Pending(list(messages), asyncio.get_running_loop().create_future(), classifier,
+                                         list(extra) if extra is not None else None))
+
     async def save(self, items: Sequence[Item]) -> list[Saved]:
-        """Store ``items`` (message, result) and return each stored result and whether it was new."""
-        if not items:
+        """Store ``items`` (message, result already scored) and return each stored result and whether it was new."""
+        return await self._join(_Pending([m for m, _ in items], asyncio.get_running_loop().create_future(),
+                                         results=[r for _, r in items]))
+
+    async def _join(self, pending: _Pending) -> list[Saved]:
+        if not pending.messages:
             return []
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
         if not self._waiting:  # the first of this turn: flush once the requests already running have added theirs
-            loop.call_soon(self._flush)
-        self._waiting.append((list(items), done))
-        return await done
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._waiting.append(pending)
+        return await pending.done
+
+    def _flush(self) -> None:
+        group, self._waiting = self._waiting, []
+        _score([p for p in group if p.results is None])
+        group = [p for p in group if p.results is not None]  # the others' scoring failed: settled already
+        if not group:
+            return
+        try:
+            saved = self._write([item for p in group for item in p.items])
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0].done, exc=exc)
+                return
+            for p in group:  # one request's failure is not the others': each on its own
+                try:
+                    _settle(p.done, result=self._write(p.items))
+                except Exception as alone:
+                    _settle(p.done, exc=alone)
+            return
+        start = 0
+        for p in group:
+            _settle(p.done, result=saved[start:start + len(p.messages)])
+            start += len(p.messages)
 
     def _write(self, items: list[Item]) -> list[Saved]:
         STORE_GROUPS.observe(len(items))
         with engine_for(self.database_url).connect() as conn:
             return save_classifications(session=conn, items=items, store_body=self.store_bodies)
 
-    def _flush(self) -> None:
-        group, self._waiting = self._waiting, []
+
+def _score(pending: list[_Pending]) -> None:
+    """Fill in the results of requests that brought messages only: one ``classify_many`` per classifier (a reload
+    may fall between two requests of a turn) over all their messages; if that fails, request by request, so that
+    a failure is settled on its own request."""
+    by_classifier: dict[int, list[_Pending]] = {}
+    for p in pending:
+        by_classifier.setdefault(id(p.classifier), []).append(p)
+    for part in by_classifier.values():
         try:
-            saved = self._write([item for items, _ in group for item in items])
-        except Exception as exc:
-            if len(group) == 1:
-                _settle(group[0][1], exc=exc)
-                return
-            for items, done in group:  # one request's failure is not the others': each on its own
+            _fill(part)
+        except Exception:
+            for p in part:
                 try:
-                    _settle(done, result=self._write(items))
-                except Exception as alone:
-                    _settle(done, exc=alone)
-            return
-        start = 0
-        for items, done in group:
-            _settle(done, result=saved[start:start + len(items)])
-            start += len(items)
+                    _fill([p])
+                except Exception as exc:
+                    p.results = None
+                    _settle(p.done, exc=exc)
+
+
+def _fill(part: list[_Pending]) -> None:
+    scored = part[0].classifier.classify_many([m for p in part for m in p.messages])
+    start = 0
+    for p in part:
+        mine, start = scored[start:start + len(p.messages)], start + len(p.messages)
+        p.results = [{**c.as_dict(), **(p.extra[i] if p.extra else {})} for i, c in enumerate(mine)]
 
 
 def _settle(done: asyncio.Future, *, result=None, exc: BaseException | None = None) -> None:

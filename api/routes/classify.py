@@ -26,10 +26,9 @@ def to_message(item: MessageIn, now: datetime) -> Message:
                    item.customer_id, item.sender)
 
 
-async def classify_and_store(scoring: Scoring, messages: list[Message], now: datetime,
-                             extra: list[dict] | None = None) -> list[dict]:
+async def classify_and_store(scoring: Scoring, messages: list[Message], extra: list[dict] | None = None) -> list[dict]:
     """Stored results for messages already seen (same id), new classifications for the rest, in order; the new
-    ones are stored with the other requests of this event-loop turn (``GroupCommit``)."""
+    ones are scored and stored with those of the other requests of this event-loop turn (``GroupCommit``)."""
     known = scoring.store.stored([m.id for m in messages if m.id])
     out: list[dict | None] = [None] * len(messages)
     todo: list[int] = []
@@ -38,13 +37,12 @@ async def classify_and_store(scoring: Scoring, messages: list[Message], now: dat
             out[i] = {**known[m.id], "duplicate": True}
         else:
             todo.append(i)
-    results = scoring.classifier.classify_many([messages[i] for i in todo], now=now)
-    data = [{**result.as_dict(), **(extra[i] if extra else {})} for i, result in zip(todo, results)]
-    saved = await scoring.store.save([(messages[i], d) for i, d in zip(todo, data)])
-    for i, d, (stored, created) in zip(todo, data, saved):
+    saved = await scoring.store.classify(scoring.classifier, [messages[i] for i in todo],
+                                         [extra[i] for i in todo] if extra else None)
+    for i, (stored, created) in zip(todo, saved):
         out[i] = {**stored, "duplicate": not created}
         if created:
-            record(d)
+            record(stored)
     return out  # type: ignore[return-value]
 
 
@@ -52,7 +50,7 @@ async def classify_and_store(scoring: Scoring, messages: list[Message], now: dat
              summary="Clasificar un mensaje", description="Prioridad, razones, impacto y plazos de un mensaje.")
 async def classify(item: MessageIn, scoring: ScoringDep) -> dict:
     now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
-    return (await classify_and_store(scoring, [to_message(item, now)], now))[0]
+    return (await classify_and_store(scoring, [to_message(item, now)]))[0]
 
 
 @router.post("/classify/batch", response_model=BatchOut, responses=ERRORS,
@@ -78,7 +76,7 @@ async def classify_batch(batch: BatchIn, scoring: ScoringDep) -> dict:
         except InputError as exc:
             results[i] = {"index": i, "id": raw_id if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": str(exc), "fields": []}}
-    stored = await classify_and_store(scoring, [m for _, m in valid], now)
+    stored = await classify_and_store(scoring, [m for _, m in valid])
     for (i, _), result in zip(valid, stored):
         results[i] = result
     return {"results": results}
@@ -106,4 +104,4 @@ async def classify_email(request: Request, scoring: ScoringDep,
         message = Message(message.id, message.channel, message.subject, message.body, now, message.customer_id,
                           message.sender)
     extra = [{"received_at_source": parsed.received_source, "attachments": parsed.attachments}]
-    return (await classify_and_store(scoring, [message], now, extra))[0]
+    return (await classify_and_store(scoring, [message], extra))[0]

@@ -1,4 +1,5 @@
-"""Group commit: the requests of one event-loop turn share a transaction, and each still gets its own answer."""
+"""Turn groups: the requests of one event-loop turn are scored together and share a transaction, and each still
+gets its own answer."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from sqlalchemy import func, select
 from api.group_commit import GroupCommit
 from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
+from classifier.service import Classifier
 from classifier.store.db import sessions, upgrade
 from classifier.store.tables import ClassificationRow
+from tests.conftest import at, repo_settings
 from tests.servers import post_json, running_server
 
 
@@ -36,6 +39,65 @@ def _rows(url: str) -> int:
 def store(database_url):
     upgrade(database_url)
     return GroupCommit(database_url, store_bodies=True)
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.load(repo_settings())
+
+
+MESSAGES = [Message("caida", "email", "Urgente", "No carga la plataforma para ningún docente desde esta mañana.",
+                    at("2026-11-25 09:00")),
+            Message("consulta", "chat", "", "Buenas tardes, ¿cómo descargo el informe de asistencia?",
+                    at("2026-11-25 10:30")),
+            Message("sugerencia", "email", "Idea", "Sería bueno poder cambiar el color del menú.",
+                    at("2026-11-27 18:00"))]
+
+
+def _alone(classifier: Classifier, message: Message) -> dict:
+    return classifier.classify(message).as_dict()
+
+
+def test_messages_of_one_turn_are_scored_in_one_pass_each_as_if_alone(store, classifier, monkeypatch):
+    calls: list[int] = []
+    score = classifier.classify_many
+    monkeypatch.setattr(classifier, "classify_many", lambda ms, **kw: calls.append(len(ms)) or score(ms, **kw))
+    before = _groups()
+
+    async def three_requests():
+        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]),
+                                    store.classify(classifier, MESSAGES[1:], [{"fuente": "a"}, {"fuente": "b"}]))
+
+    [(first, new)], [(second, _), (third, _)] = asyncio.run(three_requests())
+    assert calls == [3] and new
+    assert (_groups()[0] - before[0], _groups()[1] - before[1]) == (1, 3)
+    monkeypatch.undo()
+    for answer, message, extra in ((first, MESSAGES[0], {}), (second, MESSAGES[1], {"fuente": "a"}),
+                                   (third, MESSAGES[2], {"fuente": "b"})):
+        assert {k: v for k, v in answer.items() if k != "classification_id"} == {**_alone(classifier, message),
+                                                                                **extra}
+    assert [a["priority"] for a in (first, second, third)] != [first["priority"]] * 3  # distinct answers
+
+
+def test_a_message_that_cannot_be_scored_fails_its_own_request_only(store, classifier, database_url, monkeypatch):
+    score = classifier.classify_many
+
+    def fragile(ms, **kw):
+        if any(m.id == "mal" for m in ms):
+            raise ValueError("no se pudo clasificar")
+        return score(ms, **kw)
+
+    monkeypatch.setattr(classifier, "classify_many", fragile)
+    bad = Message("mal", "chat", "", "texto", at("2026-11-25 09:00"))
+
+    async def mixed():
+        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]), store.classify(classifier, [bad]),
+                                    store.classify(classifier, [MESSAGES[1]]), return_exceptions=True)
+
+    good_1, failed, good_2 = asyncio.run(mixed())
+    assert isinstance(failed, ValueError)
+    assert good_1[0][0]["id"] == "caida" and good_2[0][0]["id"] == "consulta"
+    assert _rows(database_url) == 2
 
 
 def test_requests_of_one_turn_share_one_transaction(store, database_url):
