@@ -189,7 +189,7 @@ class BatchScorer:
             norm = float(part @ value)  # each block L2-normalised on its own, as in training
             if norm:
                 part *= norm ** -0.5
-        return share.astype(np.float32) @ rows[:, 1:] + self.intercept
+        return share.astype(np.float32) @ rows[:, 1:] + self.intercept  # float32 as the rows: no cast of them all
 
     def _word_counts(self, X, ids, lengths):
         rows = np.repeat(np.arange(len(X), dtype=np.int64), lengths)
