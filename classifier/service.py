@@ -60,7 +60,7 @@ def settle() -> None:
 
 # ---------------------------------------------------------------------------------------------- scoring flow
 
-ONE_BY_ONE = 16  # up to this many messages the model scores each alone: faster than the batch path (bench text)
+ONE_BY_ONE = 8  # up to this many messages the model scores each alone: faster than the batch path (bench text)
 
 log = logging.getLogger("classifier")
 
