@@ -28,6 +28,12 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("no puede contener el carácter NUL (U+0000)")
+    return value
+
+
 class MessageIn(BaseModel):
     """One message from the e-mail gateway or the chat."""
 
@@ -189,6 +195,8 @@ class FeedbackIn(BaseModel):
     priority: Priority | None = Field(None, description="Obligatoria al cambiar la prioridad.")
     reason: str | None = Field(None, max_length=2000, description="Obligatoria al cambiar la prioridad.")
     replaces: bool = Field(False, description="True para reemplazar una decisión anterior sobre el mismo mensaje.")
+
+    _check_text = field_validator("classification_id", "agent", "reason")(classmethod(lambda cls, v: _no_nul(v)))
 
 
 class FeedbackOut(BaseModel):

@@ -29,6 +29,14 @@ class Message:
     customer_id: str | None = None
     sender: str | None = None
 
+    def __post_init__(self) -> None:
+        """NUL carries nothing in text and no PostgreSQL text column holds it: it becomes U+FFFD, whichever way the
+        message came in (JSON, e-mail, command line), so the message is stored and found again by its id."""
+        for name in ("id", "subject", "body", "customer_id", "sender"):
+            value = getattr(self, name)
+            if value and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", "\ufffd"))
+
 
 def message_from_dict(data: dict, *, require_received_at: bool = False) -> Message:
     """Validate one JSON object; every problem is an ``InputError`` naming the field."""

@@ -119,7 +119,7 @@ async def login(request: Request, settings: SettingsDep):
         target = "/review"
     if not settings.api_key:
         raise ApiError(503, "api_key_not_configured", "Este servicio no tiene clave configurada (CLASSIFIER_API_KEY).")
-    if not agent or not hmac.compare_digest(key.encode(), settings.api_key.encode()):
+    if not agent or "\x00" in agent or not hmac.compare_digest(key.encode(), settings.api_key.encode()):
         return TEMPLATES.TemplateResponse(request, "login.html", {"error": "Agente o clave no válidos.",
                                                                   "next": target}, status_code=403)
     response = RedirectResponse(target, status_code=303)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from api.main import create_app
-from tests.api.conftest import make_settings
+from tests.api.conftest import KEY, make_settings
 from tests.conftest import ROOT
 
 NASTY_TEXT = st.one_of(
@@ -107,3 +107,33 @@ def test_command_line_answers_every_hostile_line():
         out = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
         assert len(out) == len(lines), (command, len(out))
         assert all("error" in o or "priority" in o for o in out)
+
+
+def test_nul_characters_are_stored_on_both_stores_and_refused_in_feedback(tmp_path, database_url):
+    """PostgreSQL text cannot hold NUL: a customer's message with one is still classified, stored and found again
+    by its id (NUL shown as U+FFFD), and an agent's feedback with one gets a 422 naming the field."""
+    message = {"id": "nul\x00-1", "channel": "email", "subject": "Caída\x00", "body": "No carga la\x00 plataforma",
+               "sender": "ana\x00@colegio.edu.co", "customer_id": "c\x00"}
+    raw = (b"From: Ana <ana@colegio.edu.co>\r\nSubject: hola\r\nMessage-ID: <nul-2@colegio.edu.co>\r\n"
+           b"Date: Wed, 25 Nov 2026 09:00:00 -0500\r\n\r\nNo carga\x00 la plataforma\r\n")
+    with TestClient(create_app(make_settings(tmp_path, database_url=database_url))) as client:
+        first = client.post("/v1/classify", json=message)
+        assert first.status_code == 200, first.text[:300]
+        assert first.json()["id"] == "nul\ufffd-1"
+        again = client.post("/v1/classify", json=message).json()
+        assert again["duplicate"] and again["classification_id"] == first.json()["classification_id"]
+        batch = client.post("/v1/classify/batch", json={"messages": [message, {"channel": "chat", "body": "a\x00"}]})
+        assert batch.status_code == 200 and all("priority" in r for r in batch.json()["results"])
+        email = client.post("/v1/classify/email", content=raw, headers={"content-type": "message/rfc822"})
+        assert email.status_code == 200, email.text[:300]
+        feedback = client.post("/v1/feedback", headers={"x-api-key": KEY}, json={
+            "classification_id": first.json()["classification_id"], "agent": "laura\x00", "decision": "accept"})
+        assert feedback.status_code == 422
+        assert [f["field"] for f in feedback.json()["error"]["fields"]] == ["agent"]
+        accepted = client.post("/v1/feedback", headers={"x-api-key": KEY}, json={
+            "classification_id": first.json()["classification_id"], "agent": "laura", "decision": "accept"})
+        assert accepted.status_code == 200, accepted.text[:300]
+        for agent, status in (("ana%00", 403), ("ana", 303)):  # the review page's login names the agent too
+            login = client.post("/review/login", content=f"agent={agent}&api_key={KEY}",
+                                headers={"content-type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+            assert login.status_code == status
