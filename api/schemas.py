@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from classifier.calendar import require_aware
+from classifier.ingest import ID_LENGTH
 
 Priority = Literal["muy_alta", "alta", "media", "baja", "muy_baja"]
 
@@ -38,7 +39,7 @@ class MessageIn(BaseModel):
     """One message from the e-mail gateway or the chat."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [EXAMPLE_MESSAGE]})
-    id: str | None = Field(None, max_length=512, description="Id del mensaje (Message-ID); repetirlo no "
+    id: str | None = Field(None, max_length=ID_LENGTH, description="Id del mensaje (Message-ID); repetirlo no "
                                                               "crea una segunda clasificación.")
     channel: Literal["email", "chat"] = Field(description="Canal: email o chat.")
     subject: str = Field("", max_length=2000, description="Asunto (vacío en el chat).")
@@ -46,7 +47,7 @@ class MessageIn(BaseModel):
     received_at: datetime | None = Field(None, description="Llegada, ISO 8601 con zona horaria; por defecto, "
                                                            "el momento en que se recibe la petición.")
     customer_id: str | None = Field(None, max_length=128, description="Id del cliente en data/customers.yaml.")
-    sender: str | None = Field(None, max_length=512, description="Remitente; su dominio identifica al cliente.")
+    sender: str | None = Field(None, max_length=ID_LENGTH, description="Remitente; su dominio identifica al cliente.")
 
     _check_aware = field_validator("received_at")(classmethod(lambda cls, v: _aware(v)))
 
@@ -139,7 +140,7 @@ class SlaIn(BaseModel):
     priority: Priority
     received_at: datetime
     customer_id: str | None = Field(None, max_length=128)
-    sender: str | None = Field(None, max_length=512)
+    sender: str | None = Field(None, max_length=ID_LENGTH)
     request_type: str | None = Field(None, max_length=32)
     explain: bool = False
 

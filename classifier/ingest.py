@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from classifier.calendar import parse_instant, require_aware
 from classifier.errors import InputError
 
 CHANNELS = ("email", "chat")
+ID_LENGTH = 512  # message ids and sender addresses: the store's column width and the API's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +185,8 @@ def message_from_rfc822(raw: bytes, *, received_at: datetime | None = None,
     if not subject.strip() and not body.strip():
         raise InputError("subject and body are both empty: there is nothing to classify")
     when, source = _received(msg, received_at, gateway_received)
-    sender = parseaddr(_header(msg, "from"))[1] or None
-    message_id = _header(msg, "message-id").strip().strip("<>") or None
+    sender = _fit(parseaddr(_header(msg, "from"))[1] or None)
+    message_id = _fit(_header(msg, "message-id").strip().strip("<>") or None)
     return ParsedEmail(Message(message_id, "email", subject, body, when, None, sender), attachments, source, fmt)
 
 
@@ -215,3 +217,11 @@ def _received(msg: EmailMessage, received_at: datetime | None, gateway: str | No
         except (TypeError, ValueError, IndexError, InputError):
             pass
     return None, "arrival"
+
+
+def _fit(value: str | None) -> str | None:
+    """A header value within ``ID_LENGTH``: an over-long one keeps its start and ends in a digest of the whole, so
+    two long Message-IDs that share a start stay two messages."""
+    if value is None or len(value) <= ID_LENGTH:
+        return value
+    return value[: ID_LENGTH - 41] + "#" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]

@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from classifier.ingest import ID_LENGTH
+
 
 class Base(DeclarativeBase):
     pass
@@ -18,11 +20,11 @@ class ClassificationRow(Base):
     __tablename__ = "classifications"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    message_id: Mapped[str | None] = mapped_column(String(512), unique=True, index=True)
+    message_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), unique=True, index=True)
     channel: Mapped[str] = mapped_column(String(10))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
-    sender: Mapped[str | None] = mapped_column(String(512))
+    sender: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     customer_id: Mapped[str | None] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
