@@ -27,12 +27,12 @@ Saved = tuple[dict, bool]
 
 @dataclass
 class _Pending:
-    """One request's part of a group: its messages, and either its results or what scores them."""
+    """One request's part of a group: its messages, what scores them, and (once scored) their results."""
 
+    classifier: Classifier
     messages: list[Message]
+    extra: list[dict] | None  # merged into each new result (e.g. the e-mail's received-at source)
     done: asyncio.Future
-    classifier: Classifier | None = None
-    extra: list[dict] | None = None  # merged into each new result (e.g. the e-mail's received-at source)
     results: list[dict] | None = None
 
     @property
@@ -60,25 +60,18 @@ class GroupCommit:
                        extra: Sequence[dict] | None = None) -> list[Saved]:
         """Score ``messages`` with those of the other requests of this turn, store them, and return each stored
         result and whether it was new (an id stored before returns the earlier result)."""
-        return await self._join(_Pending(list(messages), asyncio.get_running_loop().create_future(), classifier,
-                                         list(extra) if extra is not None else None))
-
-    async def save(self, items: Sequence[Item]) -> list[Saved]:
-        """Store ``items`` (message, result already scored) and return each stored result and whether it was new."""
-        return await self._join(_Pending([m for m, _ in items], asyncio.get_running_loop().create_future(),
-                                         results=[r for _, r in items]))
-
-    async def _join(self, pending: _Pending) -> list[Saved]:
-        if not pending.messages:
+        if not messages:
             return []
+        loop = asyncio.get_running_loop()
+        pending = _Pending(classifier, list(messages), list(extra) if extra is not None else None, loop.create_future())
         if not self._waiting:  # the first of this turn: flush once the requests already running have added theirs
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._waiting.append(pending)
         return await pending.done
 
     def _flush(self) -> None:
         group, self._waiting = self._waiting, []
-        _score([p for p in group if p.results is None])
+        _score(group)
         group = [p for p in group if p.results is not None]  # the others' scoring failed: settled already
         if not group:
             return
@@ -106,9 +99,9 @@ class GroupCommit:
 
 
 def _score(pending: list[_Pending]) -> None:
-    """Fill in the results of requests that brought messages only: one ``classify_many`` per classifier (a reload
-    may fall between two requests of a turn) over all their messages; if that fails, request by request, so that
-    a failure is settled on its own request."""
+    """Fill in each request's results: one ``classify_many`` per classifier (a reload may fall between two requests
+    of a turn) over all their messages; if that fails, request by request, so that a failure is settled on its own
+    request."""
     by_classifier: dict[int, list[_Pending]] = {}
     for p in pending:
         by_classifier.setdefault(id(p.classifier), []).append(p)

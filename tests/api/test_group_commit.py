@@ -19,11 +19,6 @@ from tests.conftest import at, repo_settings
 from tests.servers import post_json, running_server
 
 
-def _result(priority: str = "media") -> dict:
-    return {"received_at": "2026-11-25T09:00:00-05:00", "priority": priority, "source": "model",
-            "confidence": 0.7, "needs_review": False, "model_priority": priority, "model_version": "t"}
-
-
 def _groups() -> tuple[float, float]:
     """(transactions, rows) observed so far by the group-size histogram."""
     samples = {s.name: s.value for s in STORE_GROUPS.collect()[0].samples}
@@ -68,8 +63,9 @@ def test_messages_of_one_turn_are_scored_in_one_pass_each_as_if_alone(store, cla
         return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]),
                                     store.classify(classifier, MESSAGES[1:], [{"fuente": "a"}, {"fuente": "b"}]))
 
-    [(first, new)], [(second, _), (third, _)] = asyncio.run(three_requests())
-    assert calls == [3] and new
+    [(first, new_1)], [(second, new_2), (third, new_3)] = asyncio.run(three_requests())
+    assert calls == [3] and new_1 and new_2 and new_3
+    assert len({a["classification_id"] for a in (first, second, third)}) == 3
     assert (_groups()[0] - before[0], _groups()[1] - before[1]) == (1, 3)
     monkeypatch.undo()
     for answer, message, extra in ((first, MESSAGES[0], {}), (second, MESSAGES[1], {"fuente": "a"}),
@@ -100,44 +96,38 @@ def test_a_message_that_cannot_be_scored_fails_its_own_request_only(store, class
     assert _rows(database_url) == 2
 
 
-def test_requests_of_one_turn_share_one_transaction(store, database_url):
-    before = _groups()
+def test_the_same_id_twice_in_a_group_is_stored_once(store, classifier, database_url):
+    retry = Message("caida", "chat", "", "¿Cómo cambio mi contraseña?", at("2026-11-25 09:05"))  # same id, other text
 
-    async def three_requests():
-        return await asyncio.gather(*(store.save([(Message(f"m{i}", "chat", "", f"texto {i}"), _result())])
-                                      for i in range(3)))
-
-    answers = asyncio.run(three_requests())
-    assert [created for [(_, created)] in answers] == [True, True, True]
-    assert len({stored["classification_id"] for [(stored, _)] in answers}) == 3
-    after = _groups()
-    assert (after[0] - before[0], after[1] - before[1]) == (1, 3)  # one transaction, three rows
-    assert _rows(database_url) == 3
-
-
-def test_the_same_id_twice_in_a_group_is_stored_once(store, database_url):
     async def twice():
-        return await asyncio.gather(store.save([(Message("mismo", "chat", "", "a"), _result("alta"))]),
-                                    store.save([(Message("otro", "chat", "", "b"), _result())]),
-                                    store.save([(Message("mismo", "chat", "", "a"), _result("baja"))]))
+        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]), store.classify(classifier, [MESSAGES[1]]),
+                                    store.classify(classifier, [retry]))
 
     [(first, new_1)], [(_, new_2)], [(second, new_3)] = asyncio.run(twice())
     assert (new_1, new_2, new_3) == (True, True, False)
-    assert second == first and second["priority"] == "alta"
+    assert second == first and second["priority"] == _alone(classifier, MESSAGES[0])["priority"]
     assert _rows(database_url) == 2
 
 
-def test_one_failing_request_does_not_fail_the_others(store, database_url):
-    broken = {k: v for k, v in _result().items() if k != "priority"}
+def test_a_request_whose_rows_cannot_be_written_fails_alone(store, classifier, database_url, monkeypatch):
+    import api.group_commit as group_commit
+
+    write = group_commit.save_classifications
+
+    def refusing(*, items, **kw):  # as a database refusing one request's row (a constraint, a value it cannot hold)
+        if any(m.id == "mal" for m, _ in items):
+            raise ValueError("fila rechazada")
+        return write(items=items, **kw)
+
+    monkeypatch.setattr(group_commit, "save_classifications", refusing)
+    bad = Message("mal", "chat", "", "la plataforma no carga", at("2026-11-25 09:00"))
 
     async def mixed():
-        return await asyncio.gather(store.save([(Message("bien-1", "chat", "", "a"), _result())]),
-                                    store.save([(Message("mal", "chat", "", "b"), broken)]),
-                                    store.save([(Message("bien-2", "chat", "", "c"), _result())]),
-                                    return_exceptions=True)
+        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]), store.classify(classifier, [bad]),
+                                    store.classify(classifier, [MESSAGES[1]]), return_exceptions=True)
 
-    good_1, bad, good_2 = asyncio.run(mixed())
-    assert isinstance(bad, KeyError)
+    good_1, failed, good_2 = asyncio.run(mixed())
+    assert isinstance(failed, ValueError)
     assert good_1[0][1] and good_2[0][1]
     assert _rows(database_url) == 2
 
