@@ -32,12 +32,25 @@ class Message:
     sender: str | None = None
 
     def __post_init__(self) -> None:
-        """NUL carries nothing in text and no PostgreSQL text column holds it: it becomes U+FFFD, whichever way the
-        message came in (JSON, e-mail, command line), so the message is stored and found again by its id."""
+        """Text as every store and encoder can hold it, whichever way the message came in (JSON, e-mail, command
+        line): NUL (no PostgreSQL text column holds it) and lone surrogates (no UTF-8 encoder accepts them) become
+        U+FFFD, so the message is classified, stored and found again by its id rather than refused."""
         for name in ("id", "subject", "body", "customer_id", "sender"):
             value = getattr(self, name)
-            if value and "\x00" in value:
-                object.__setattr__(self, name, value.replace("\x00", "\ufffd"))
+            if value and (not value.isascii() or "\x00" in value):
+                object.__setattr__(self, name, _storable(value))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def message_from_dict(data: dict, *, require_received_at: bool = False) -> Message:

@@ -109,7 +109,7 @@ def test_command_line_answers_every_hostile_line():
         assert all("error" in o or "priority" in o for o in out)
 
 
-def test_nul_characters_are_stored_on_both_stores_and_refused_in_feedback(tmp_path, database_url):
+def test_nul_and_lone_surrogates_are_stored_on_both_stores_and_refused_in_feedback(tmp_path, database_url):
     """PostgreSQL text cannot hold NUL: a customer's message with one is still classified, stored and found again
     by its id (NUL shown as U+FFFD), and an agent's feedback with one gets a 422 naming the field."""
     message = {"id": "nul\x00-1", "channel": "email", "subject": "Caída\x00", "body": "No carga la\x00 plataforma",
@@ -124,6 +124,16 @@ def test_nul_characters_are_stored_on_both_stores_and_refused_in_feedback(tmp_pa
         assert again["duplicate"] and again["classification_id"] == first.json()["classification_id"]
         batch = client.post("/v1/classify/batch", json={"messages": [message, {"channel": "chat", "body": "a\x00"}]})
         assert batch.status_code == 200 and all("priority" in r for r in batch.json()["results"])
+        # Lone surrogates (valid JSON escapes, not valid text): a clear 422 naming the field where the schema checks
+        # it, else (a batch item's body) a classification with U+FFFD in their place, never a 500.
+        lone = b'{"channel": "chat", "subject": "\\ud83d", "body": "No carga \\udc00 la plataforma"}'
+        single = client.post("/v1/classify", content=lone, headers={"content-type": "application/json"})
+        assert single.status_code == 422 and single.json()["error"]["fields"][0]["field"] == "subject"
+        batch = client.post("/v1/classify/batch", content=b'{"messages": [' + lone + b', {"channel": "chat", '
+                            b'"body": "No carga \\udc00 la plataforma"}]}', headers={"content-type": "application/json"})
+        assert batch.status_code == 200, batch.text[:300]
+        refused, classified = batch.json()["results"]
+        assert refused["error"]["fields"][0]["field"] == "subject" and classified["priority"]
         email = client.post("/v1/classify/email", content=raw, headers={"content-type": "message/rfc822"})
         assert email.status_code == 200, email.text[:300]
         feedback = client.post("/v1/feedback", headers={"x-api-key": KEY}, json={
