@@ -38,13 +38,14 @@ class Message:
         for name in ("id", "subject", "body", "customer_id", "sender"):
             value = getattr(self, name)
             if value and (not value.isascii() or "\x00" in value):
-                object.__setattr__(self, name, _storable(value))
+                object.__setattr__(self, name, storable(value))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _storable(text: str) -> str:
+def storable(text: str) -> str:
+    """``text`` with NUL and lone surrogates as U+FFFD: what every store, encoder and JSON writer accepts."""
     text = text.replace("\x00", "\ufffd")
     try:
         text.encode("utf-8")

@@ -12,7 +12,7 @@ from api.metrics import record
 from api.schemas import BatchIn, BatchOut, ClassificationOut, ErrorOut, MessageIn
 from classifier.calendar import parse_instant
 from classifier.errors import InputError
-from classifier.ingest import Message, message_from_rfc822
+from classifier.ingest import Message, message_from_rfc822, storable
 
 router = APIRouter(prefix="/v1", tags=["clasificación"])
 ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 413: {"model": ErrorOut},
@@ -71,10 +71,10 @@ async def classify_batch(batch: BatchIn, scoring: ScoringDep) -> dict:
         except ValidationError as exc:
             fields = [{"field": ".".join(str(p) for p in e["loc"]) or "item", "message": e["msg"]}
                       for e in exc.errors()]
-            results[i] = {"index": i, "id": raw_id if isinstance(raw_id, str) else None,
+            results[i] = {"index": i, "id": storable(raw_id) if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": "Mensaje inválido.", "fields": fields}}
         except InputError as exc:
-            results[i] = {"index": i, "id": raw_id if isinstance(raw_id, str) else None,
+            results[i] = {"index": i, "id": storable(raw_id) if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": str(exc), "fields": []}}
     stored = await classify_and_store(scoring, [m for _, m in valid])
     for (i, _), result in zip(valid, stored):

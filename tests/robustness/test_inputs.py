@@ -164,3 +164,30 @@ def test_overlong_message_ids_and_senders_of_e_mails_fit_both_stores(tmp_path, d
         assert len(first.json()["id"]) == 512 and again.json()["duplicate"]
         assert again.json()["classification_id"] == first.json()["classification_id"]
         assert twin.json()["id"] != first.json()["id"] and not twin.json()["duplicate"]
+
+
+STORED_TEXT = st.one_of(st.text(alphabet=st.characters(blacklist_categories=()), max_size=40),  # surrogates too
+                        st.text(alphabet="\x00\x7f\ud800\udfff\ufffd aé", max_size=20), st.none())
+
+
+def test_any_text_in_any_stored_field_is_stored_on_postgresql_and_found_again(postgres_url, tmp_path):
+    """PostgreSQL is stricter than SQLite about text (NUL, surrogates, lengths): every field a batch item stores
+    gets arbitrary text; each item is classified or refused in its place, and a retry finds what was stored."""
+    settings_ = make_settings(tmp_path, database_url=postgres_url, auto_migrate=True)
+    with TestClient(create_app(settings_)) as client:
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(items=st.lists(st.fixed_dictionaries({"id": STORED_TEXT, "subject": STORED_TEXT, "body": STORED_TEXT,
+                                                     "sender": STORED_TEXT, "customer_id": STORED_TEXT,
+                                                     "channel": st.just("email")}), min_size=1, max_size=4))
+        def check(items):
+            post = lambda: client.post("/v1/classify/batch", content=json.dumps({"messages": items}).encode(),
+                                       headers={"content-type": "application/json"})
+            first = post()
+            assert first.status_code == 200, first.text[:300]
+            again = post().json()["results"]
+            for before, after in zip(first.json()["results"], again):
+                assert "priority" in before or before["error"]["code"] == "invalid_message"
+                if "priority" in before and before["id"]:
+                    assert after["duplicate"] and after["classification_id"] == before["classification_id"]
+
+        check()
