@@ -19,7 +19,7 @@ from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
 from classifier.service import Classifier
 from classifier.store.db import engine_for
-from classifier.store.repository import find_by_message_ids, save_classifications
+from classifier.store.repository import PartialSave, find_by_message_ids, save_classifications
 
 Item = tuple[Message, dict]
 Saved = tuple[dict, bool]
@@ -71,12 +71,30 @@ class GroupCommit:
 
     def _flush(self) -> None:
         group, self._waiting = self._waiting, []
+        try:
+            self._score_and_store(group)
+        except BaseException:  # never leave a request waiting, whatever escaped (the loop logs it)
+            for p in group:
+                _settle(p.done, exc=RuntimeError("the classification could not be completed"))
+            raise
+
+    def _score_and_store(self, group: list[_Pending]) -> None:
         _score(group)
         group = [p for p in group if p.results is not None]  # the others' scoring failed: settled already
         if not group:
             return
         try:
             saved = self._write([item for p in group for item in p.items])
+        except PartialSave as partial:  # rows stored one by one: each request from its own rows' outcomes
+            start = 0
+            for p in group:
+                mine, start = partial.outcomes[start:start + len(p.messages)], start + len(p.messages)
+                failed = [o for o in mine if isinstance(o, Exception)]
+                if failed:
+                    _settle(p.done, exc=failed[0])
+                else:
+                    _settle(p.done, result=mine)
+            return
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0].done, exc=exc)

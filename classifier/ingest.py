@@ -81,8 +81,8 @@ def message_from_dict(data: dict, *, require_received_at: bool = False) -> Messa
         subject=subject,
         body=body,
         received_at=parse_instant(received) if received is not None else None,
-        customer_id=data.get("customer_id"),
-        sender=data.get("sender"),
+        customer_id=None if data.get("customer_id") is None else str(data["customer_id"]),
+        sender=None if data.get("sender") is None else str(data["sender"]),
     )
 
 
@@ -199,7 +199,7 @@ def message_from_rfc822(raw: bytes, *, received_at: datetime | None = None,
     if not subject.strip() and not body.strip():
         raise InputError("subject and body are both empty: there is nothing to classify")
     when, source = _received(msg, received_at, gateway_received)
-    sender = _fit(parseaddr(_header(msg, "from"))[1] or None)
+    sender = _fit_address(parseaddr(_header(msg, "from"))[1] or None)
     message_id = _fit(_header(msg, "message-id").strip().strip("<>") or None)
     return ParsedEmail(Message(message_id, "email", subject, body, when, None, sender), attachments, source, fmt)
 
@@ -238,4 +238,19 @@ def _fit(value: str | None) -> str | None:
     two long Message-IDs that share a start stay two messages."""
     if value is None or len(value) <= ID_LENGTH:
         return value
-    return value[: ID_LENGTH - 41] + "#" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return value[: ID_LENGTH - 41] + "#" + _digest(value)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _fit_address(address: str | None) -> str | None:
+    """An address within ``ID_LENGTH`` that keeps its domain (it names the customer): only the part before the
+    ``@`` is shortened."""
+    if address is None or len(address) <= ID_LENGTH:
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at or len(domain) > ID_LENGTH // 2:
+        return _fit(address)
+    return local[: ID_LENGTH - len(domain) - 42] + "#" + _digest(address) + "@" + domain

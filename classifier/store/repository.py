@@ -75,11 +75,21 @@ def _row(message: Message, result: dict, store_body: bool) -> dict:
     )
 
 
+class PartialSave(Exception):
+    """Rows stored one by one, some committed before another failed: each row's outcome in order, ``(result,
+    created)`` or the exception it raised, so that a committed row is not later taken for an earlier copy."""
+
+    def __init__(self, outcomes: list):
+        super().__init__(f"{sum(isinstance(o, Exception) for o in outcomes)} of {len(outcomes)} rows not stored")
+        self.outcomes = outcomes
+
+
 def save_classifications(*, session: Session | Connection, items: Sequence[tuple[Message, dict]],
                          store_body: bool = True) -> list[tuple[dict, bool]]:
     """Store results in one transaction (one INSERT, one commit); each comes back with its ``classification_id``
     and whether it was created. A message id already stored, or twice among ``items``, makes the batch fall back
-    to one transaction per row, and that row answers with the stored result (``created`` False)."""
+    to one transaction per row, and that row answers with the stored result (``created`` False); a row failing
+    then for another reason raises ``PartialSave`` with every row's outcome."""
     rows = [_row(message, result, store_body) for message, result in items]
     if not rows:
         return []
@@ -89,7 +99,16 @@ def save_classifications(*, session: Session | Connection, items: Sequence[tuple
     except IntegrityError:  # the same message id stored before, meanwhile or twice here
         session.rollback()
         if len(rows) > 1:
-            return [save_classifications(session=session, items=[item], store_body=store_body)[0] for item in items]
+            outcomes: list[tuple[dict, bool] | Exception] = []
+            for item in items:
+                try:
+                    outcomes.append(save_classifications(session=session, items=[item], store_body=store_body)[0])
+                except Exception as exc:  # a value the database refuses, the connection lost...: this row only
+                    session.rollback()
+                    outcomes.append(exc)
+            if any(isinstance(o, Exception) for o in outcomes):
+                raise PartialSave(outcomes)
+            return outcomes  # type: ignore[return-value]
         message = items[0][0]
         existing = find_by_message_id(session=session, message_id=message.id) if message.id else None
         if existing is None:

@@ -132,6 +132,54 @@ def test_a_request_whose_rows_cannot_be_written_fails_alone(store, classifier, d
     assert _rows(database_url) == 2
 
 
+def test_rows_stored_one_by_one_keep_their_outcome_when_a_later_row_fails(store, classifier, database_url,
+                                                                           monkeypatch):
+    """A repeated id sends the group to one transaction per row; a row then refused for another reason fails its
+    own request, and the rows committed before it still answer as new, not as earlier copies."""
+    import classifier.store.repository as repository
+
+    insert = repository._insert
+
+    def refusing(connection, rows):
+        if any(row["message_id"] == "mal" for row in rows) and len(rows) == 1:
+            raise ValueError("valor rechazado")
+        return insert(connection, rows)
+
+    monkeypatch.setattr(repository, "_insert", refusing)
+    twin = Message("caida", "chat", "", "otra vez", at("2026-11-25 09:01"))
+    bad = Message("mal", "chat", "", "la plataforma no carga", at("2026-11-25 09:00"))
+
+    async def group():
+        return await asyncio.gather(store.classify(classifier, [MESSAGES[0], twin]), store.classify(classifier, [bad]),
+                                    store.classify(classifier, [MESSAGES[1]]), return_exceptions=True)
+
+    first, failed, last = asyncio.run(group())
+    assert isinstance(failed, ValueError)
+    assert [created for _, created in first] == [True, False] and first[1][0] == first[0][0]
+    assert last[0][1] is True
+    assert _rows(database_url) == 2
+
+
+def test_a_group_larger_than_one_by_one_scores_as_each_message_alone(store, classifier):
+    from classifier.corpus import load_rows
+    from classifier.service import ONE_BY_ONE
+
+    rows = load_rows(repo_settings().corpus_path)[: ONE_BY_ONE * 2 + 3]
+    messages = [Message(f"g{i}", r.channel, r.subject, r.body, at("2026-11-25 09:00"))
+                for i, r in enumerate(rows)]
+
+    async def two_requests():
+        half = len(messages) // 2
+        return await asyncio.gather(store.classify(classifier, messages[:half]),
+                                    store.classify(classifier, messages[half:]))
+
+    answers = [stored for part in asyncio.run(two_requests()) for stored, _ in part]
+    for answer, message in zip(answers, messages, strict=True):
+        alone = _alone(classifier, message)
+        assert answer["priority"] == alone["priority"] and answer["rules"] == alone["rules"]
+        assert abs(answer["confidence"] - alone["confidence"]) < 1e-3
+
+
 def test_concurrent_requests_over_http_each_get_their_own_stored_answer(tmp_path):
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     upgrade(url)

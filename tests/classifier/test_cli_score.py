@@ -26,12 +26,14 @@ def test_score_answers_every_line_in_order_with_model_fields():
         {"id": "f", "channel": "email", "subject": "", "body": "", "received_at": "2026-11-25T09:00:00-05:00"},
         {"id": "g", "channel": "chat", "subject": "", "body": "¿me pueden ayudar con la configuración del correo en el celular nuevo?",
          "received_at": "2026-11-28T10:00:00-05:00"},
+        {"id": 8, "channel": "chat", "body": "hola, ¿cómo cambio la clave?", "customer_id": 7, "sender": 12},
     ]
     stdin = "\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines) + "\n"
     proc = run(["score"], stdin)
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [o.get("id") for o in out] == ["a", "b", "c", None, "e", "f", "g"]
+    assert [o.get("id") for o in out] == ["a", "b", "c", None, "e", "f", "g", 8]
+    assert out[7]["priority"] and out[7]["customer"]["id"] == "7"  # numbers where text is expected are read as text
     a, b, g = out[0], out[1], out[6]
     assert a["priority"] == "muy_alta" and a["source"] == "rule" and a["rules"][0]["evidence"]
     assert a["response_due"] == "2026-11-25T10:00:00-05:00"

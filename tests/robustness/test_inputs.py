@@ -153,7 +153,7 @@ def test_overlong_message_ids_and_senders_of_e_mails_fit_both_stores(tmp_path, d
     """The JSON API refuses ids over 512 characters; an e-mail's headers are taken as they come, so an over-long
     Message-ID is shortened with a digest of the whole: stored, found again, and distinct from a near twin."""
     def raw(message_id: str) -> bytes:
-        return (f"From: {'a' * 600}@colegio.edu.co\r\nSubject: Consulta\r\nMessage-ID: <{message_id}>\r\n"
+        return (f"From: {'a' * 600}@sanmartin.edu.co\r\nSubject: Consulta\r\nMessage-ID: <{message_id}>\r\n"
                 "Date: Wed, 25 Nov 2026 09:00:00 -0500\r\n\r\n¿Cómo descargo el informe de asistencia?\r\n").encode()
 
     long_id = "x" * 700 + "@colegio.edu.co"
@@ -162,6 +162,7 @@ def test_overlong_message_ids_and_senders_of_e_mails_fit_both_stores(tmp_path, d
         first, again, twin = post(long_id), post(long_id), post(long_id.replace("@", "@x."))
         assert first.status_code == again.status_code == twin.status_code == 200, first.text[:300]
         assert len(first.json()["id"]) == 512 and again.json()["duplicate"]
+        assert first.json()["customer"]["id"] == "col-san-martin"  # the shortened sender keeps its domain
         assert again.json()["classification_id"] == first.json()["classification_id"]
         assert twin.json()["id"] != first.json()["id"] and not twin.json()["duplicate"]
 
