@@ -53,17 +53,23 @@ def _alone(classifier: Classifier, message: Message) -> dict:
     return classifier.classify(message).as_dict()
 
 
+def _one_turn(store: GroupCommit, classifier: Classifier, *requests: list[Message], extra=None) -> list:
+    """Each list of messages as one request, all started in the same event-loop turn; a failure is returned."""
+    async def turn():
+        return await asyncio.gather(*(store.classify(classifier, r, (extra or {}).get(i)) for i, r in
+                                      enumerate(requests)), return_exceptions=True)
+
+    return asyncio.run(turn())
+
+
 def test_messages_of_one_turn_are_scored_in_one_pass_each_as_if_alone(store, classifier, monkeypatch):
     calls: list[int] = []
     score = classifier.classify_many
     monkeypatch.setattr(classifier, "classify_many", lambda ms, **kw: calls.append(len(ms)) or score(ms, **kw))
     before = _groups()
 
-    async def three_requests():
-        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]),
-                                    store.classify(classifier, MESSAGES[1:], [{"fuente": "a"}, {"fuente": "b"}]))
-
-    [(first, new_1)], [(second, new_2), (third, new_3)] = asyncio.run(three_requests())
+    [(first, new_1)], [(second, new_2), (third, new_3)] = _one_turn(
+        store, classifier, [MESSAGES[0]], MESSAGES[1:], extra={1: [{"fuente": "a"}, {"fuente": "b"}]})
     assert calls == [3] and new_1 and new_2 and new_3
     assert len({a["classification_id"] for a in (first, second, third)}) == 3
     assert (_groups()[0] - before[0], _groups()[1] - before[1]) == (1, 3)
@@ -86,11 +92,7 @@ def test_a_message_that_cannot_be_scored_fails_its_own_request_only(store, class
     monkeypatch.setattr(classifier, "classify_many", fragile)
     bad = Message("mal", "chat", "", "texto", at("2026-11-25 09:00"))
 
-    async def mixed():
-        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]), store.classify(classifier, [bad]),
-                                    store.classify(classifier, [MESSAGES[1]]), return_exceptions=True)
-
-    good_1, failed, good_2 = asyncio.run(mixed())
+    good_1, failed, good_2 = _one_turn(store, classifier, [MESSAGES[0]], [bad], [MESSAGES[1]])
     assert isinstance(failed, ValueError)
     assert good_1[0][0]["id"] == "caida" and good_2[0][0]["id"] == "consulta"
     assert _rows(database_url) == 2
@@ -99,11 +101,8 @@ def test_a_message_that_cannot_be_scored_fails_its_own_request_only(store, class
 def test_the_same_id_twice_in_a_group_is_stored_once(store, classifier, database_url):
     retry = Message("caida", "chat", "", "¿Cómo cambio mi contraseña?", at("2026-11-25 09:05"))  # same id, other text
 
-    async def twice():
-        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]), store.classify(classifier, [MESSAGES[1]]),
-                                    store.classify(classifier, [retry]))
-
-    [(first, new_1)], [(_, new_2)], [(second, new_3)] = asyncio.run(twice())
+    [(first, new_1)], [(_, new_2)], [(second, new_3)] = _one_turn(store, classifier, [MESSAGES[0]], [MESSAGES[1]],
+                                                                   [retry])
     assert (new_1, new_2, new_3) == (True, True, False)
     assert second == first and second["priority"] == _alone(classifier, MESSAGES[0])["priority"]
     assert _rows(database_url) == 2
@@ -122,11 +121,7 @@ def test_a_request_whose_rows_cannot_be_written_fails_alone(store, classifier, d
     monkeypatch.setattr(group_commit, "save_classifications", refusing)
     bad = Message("mal", "chat", "", "la plataforma no carga", at("2026-11-25 09:00"))
 
-    async def mixed():
-        return await asyncio.gather(store.classify(classifier, [MESSAGES[0]]), store.classify(classifier, [bad]),
-                                    store.classify(classifier, [MESSAGES[1]]), return_exceptions=True)
-
-    good_1, failed, good_2 = asyncio.run(mixed())
+    good_1, failed, good_2 = _one_turn(store, classifier, [MESSAGES[0]], [bad], [MESSAGES[1]])
     assert isinstance(failed, ValueError)
     assert good_1[0][1] and good_2[0][1]
     assert _rows(database_url) == 2
@@ -149,11 +144,7 @@ def test_rows_stored_one_by_one_keep_their_outcome_when_a_later_row_fails(store,
     twin = Message("caida", "chat", "", "otra vez", at("2026-11-25 09:01"))
     bad = Message("mal", "chat", "", "la plataforma no carga", at("2026-11-25 09:00"))
 
-    async def group():
-        return await asyncio.gather(store.classify(classifier, [MESSAGES[0], twin]), store.classify(classifier, [bad]),
-                                    store.classify(classifier, [MESSAGES[1]]), return_exceptions=True)
-
-    first, failed, last = asyncio.run(group())
+    first, failed, last = _one_turn(store, classifier, [MESSAGES[0], twin], [bad], [MESSAGES[1]])
     assert isinstance(failed, ValueError)
     assert [created for _, created in first] == [True, False] and first[1][0] == first[0][0]
     assert last[0][1] is True
@@ -168,12 +159,8 @@ def test_a_group_larger_than_one_by_one_scores_as_each_message_alone(store, clas
     messages = [Message(f"g{i}", r.channel, r.subject, r.body, at("2026-11-25 09:00"))
                 for i, r in enumerate(rows)]
 
-    async def two_requests():
-        half = len(messages) // 2
-        return await asyncio.gather(store.classify(classifier, messages[:half]),
-                                    store.classify(classifier, messages[half:]))
-
-    answers = [stored for part in asyncio.run(two_requests()) for stored, _ in part]
+    half = len(messages) // 2
+    answers = [stored for part in _one_turn(store, classifier, messages[:half], messages[half:]) for stored, _ in part]
     for answer, message in zip(answers, messages, strict=True):
         alone = _alone(classifier, message)
         assert answer["priority"] == alone["priority"] and answer["rules"] == alone["rules"]
