@@ -15,7 +15,7 @@ from bench.report import Figure
 from classifier.clean import clean, spanish
 from classifier.corpus import load_rows
 from classifier.ingest import Message
-from classifier.service import Classifier, settle, to_model_input
+from classifier.service import Classifier, settle
 from classifier.settings import get_settings
 
 
@@ -105,7 +105,7 @@ def _measure() -> list[Figure]:
         ours = _rate(lambda ts: [nlp.tokenizer(t) for t in ts], texts)
         cleaned = [clean("", t) for t in texts]
         rules = _rate(lambda cs: [classifier.rules.match(c) for c in cs], cleaned)
-        inputs = [to_model_input(c, classifier.rules.match(c)) for c in cleaned]
+        inputs = [classifier.model_input(c, classifier.rules.match(c)) for c in cleaned]
         model_batch = _rate(lambda xs: classifier.model.model.predict_proba(xs), inputs)
         model_single = _rate(lambda xs: [classifier.model.model.predict_proba([x]) for x in xs], inputs[:500])
         model_8 = _rate(lambda xs: [classifier.model.model.predict_proba(xs[i:i + 8]) for i in range(0, len(xs), 8)],

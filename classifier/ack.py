@@ -31,9 +31,14 @@ def _sentence(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def acknowledgement(sla: SlaResult, calendar: BusinessCalendar) -> str:
-    """Short text the gateway can send as is: priority, response deadline, and when service resumes."""
-    parts = [f"Recibimos su mensaje y lo registramos con prioridad {sla.priority_name.lower()}."]
+def acknowledgement(sla: SlaResult, calendar: BusinessCalendar, *, ask_details: bool = False) -> str:
+    """Short text the gateway can send as is: priority, response deadline, and when service resumes; with
+    ``ask_details`` (no request identified for sure, POLICY §1) it asks what is needed instead of naming a priority."""
+    if ask_details or sla.priority == "muy_baja":
+        parts = ["Recibimos su mensaje. Para poder ayudarle, cuéntenos qué necesita o qué está fallando: el producto "
+                 "o servicio, lo que intentaba hacer y, si aparece, el mensaje de error."]
+    else:
+        parts = [f"Recibimos su mensaje y lo registramos con prioridad {sla.priority_name.lower()}."]
     if not calendar.is_open(sla.received_at):
         parts.append(_sentence(f"Nuestro horario de atención se reanuda el {colombian(sla.service_starts)}"))
     if sla.response_due is not None:

@@ -78,6 +78,25 @@ def _data_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _data_merge(args: argparse.Namespace) -> int:
+    from classifier.corpus import load_rows, merge_new_rows
+
+    path = Path(args.corpus) if args.corpus else get_settings().corpus_path
+    corpus = load_rows(path)
+    new = []
+    for part in args.parts:
+        with open(part, encoding="utf-8") as handle:
+            new.extend(json.loads(line) for line in handle if line.strip())
+    merged, dropped = merge_new_rows(corpus, new, seed=args.seed)
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in merged:
+            handle.write(row.model_dump_json(exclude_none=True) + "\n")
+    print(f"{path}: {len(corpus)} rows kept, {len(merged) - len(corpus)} added; run `data check` next")
+    if dropped:
+        print(f"left out {len(dropped)} new rows that near-duplicate corpus rows in both splits: {', '.join(dropped)}")
+    return 0
+
+
 def _data_reference(args: argparse.Namespace) -> int:
     from classifier.corpus import load_rows
     from classifier.reference import evaluate_reference
@@ -181,35 +200,62 @@ def _model_rollback(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from classifier.corpus import load_rows
-    from classifier.evaluation import evaluate_prepared, grouped_cross_validation, plot_confusion, rules_report
+    from classifier.corpus import load_labelled, load_rows
+    from classifier.evaluation import (evaluate_prepared, grouped_cross_validation, leave_one_style_out,
+                                       plot_confusion, rules_report)
+    from classifier.model_input import ModelInputBuilder
     from classifier.rule_engine import RuleEngine
     from classifier.service import load_policy_engine
     from classifier.artefacts import load_model
     from classifier.training import DEFAULT_PARAMS, prepare
 
     settings = get_settings()
-    rows = load_rows(Path(args.data) if args.data else settings.corpus_path)
-    if not args.data or args.split:
-        rows = [r for r in rows if r.split == (args.split or "test")]
     rules = RuleEngine.from_dir(settings.rules_dir)
-    prepared = prepare(rows, rules, progress=True)
+    model_input = ModelInputBuilder.beside_rules(settings.rules_dir)
     out_dir = Path(args.out) if args.out else settings.models_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.data:
+        try:
+            rows = load_labelled(Path(args.data))
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if args.split:
+            rows = [r for r in load_rows(Path(args.data)) if r.split == args.split]
+    else:
+        rows = [r for r in load_rows(settings.corpus_path) if r.split == (args.split or "test")]
+    prepared = prepare(rows, rules, model_input, progress=True)
     if args.rules_only:
         report = rules_report(prepared, rows)
         (out_dir / "evaluation-rules.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
         _print_rules_report(report)
         return 0
-    policy = load_policy_engine(settings).policy
+    decision = load_policy_engine(settings).policy.decision
     loaded = load_model(settings.models_dir)
-    report = evaluate_prepared(loaded.model, prepared, rows, decision=policy.decision)
+    report = evaluate_prepared(loaded.model, prepared, rows, decision=decision)
     report["model_version"] = loaded.version
     report["rules"] = {k: v for k, v in rules_report(prepared, rows).items() if k in ("coverage", "precision",
                                                                                      "impact_accuracy")}
+    if not args.data:  # the whole picture: our test split next to text we did not write and to unseen styles
+        report["side_by_side"] = {"corpus test split": report["rules_plus_model"]}
+        for name, path in (("external.jsonl", settings.data_dir / "external.jsonl"), ("real dev set", settings.real_data)):
+            if Path(path).exists():
+                other = load_labelled(Path(path))
+                report["side_by_side"][name] = evaluate_prepared(
+                    loaded.model, prepare(other, rules, model_input), other, decision=decision)["rules_plus_model"]
+            else:
+                print(f"{name}: {path} not found, left out", file=sys.stderr)
+        if not args.no_loso:
+            corpus = load_rows(settings.corpus_path)
+            loso = leave_one_style_out(corpus, rules, model_input, DEFAULT_PARAMS, rules_dir=settings.rules_dir,
+                                       decision=decision, progress=True)
+            if loso:
+                report["leave_one_style_out"] = loso
+                worst = min(loso, key=lambda k: loso[k]["macro_f1"])
+                report["side_by_side"][f"LOSO worst ({worst})"] = loso[worst]
     if args.cv:
         all_rows = [r for r in load_rows(settings.corpus_path) if r.split == "train"]
-        train_prepared = prepare(all_rows, rules, progress=True)
+        train_prepared = prepare(all_rows, rules, model_input, progress=True)
         report["grouped_cv_train_split"] = grouped_cross_validation([p[0] for p in train_prepared], all_rows,
                                                                     DEFAULT_PARAMS)
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
@@ -233,10 +279,36 @@ def _print_rules_report(report: dict) -> None:
         print(f"  {w['id']}: labelled {w['label']}, rules said {w['rules']} ({w['rule']}: {w['evidence']})")
 
 
+_GAP_LINES = (("macro-F1", "macro_f1", ".3f"), ("accuracy", "accuracy", ".3f"),
+              ("complete called muy_baja", "complete_called_incomplete", ".1%"),
+              ("failures called baja/muy_baja", "failures_called_low", ".1%"),
+              ("sent to review", "review_share", ".1%"), ("accuracy on the rest", "accuracy_not_reviewed", ".3f"))
+
+
+def _print_table(columns: dict[str, dict]) -> None:
+    from classifier.corpus import LABELS
+
+    width = max(16, *(len(name) + 2 for name in columns))
+    print(f"{'':30}" + "".join(f"{name:>{width}}" for name in columns))
+    print(f"{'messages':30}" + "".join(f"{sum(c['per_class'][l]['support'] for l in LABELS):>{width}}"
+                                       for c in columns.values()))
+    for title, key, fmt in _GAP_LINES:
+        print(f"{title:30}" + "".join(f"{format(c[key], fmt):>{width}}" for c in columns.values()))
+    for label in LABELS:
+        print(f"{'F1 ' + label:30}" + "".join(f"{c['per_class'][label]['f1']:>{width}.3f}" for c in columns.values()))
+
+
 def _print_evaluation(report: dict) -> None:
     from classifier.corpus import LABELS
 
     print(f"model {report['model_version']} on {report['rows']} messages")
+    if "side_by_side" in report:
+        print("\nrules + model, side by side (the real dev set is evaluation only: never trained on)")
+        _print_table(report["side_by_side"])
+    if "leave_one_style_out" in report:
+        print("\nleave-one-style-out: trained on every other style, tested on this one")
+        _print_table(report["leave_one_style_out"])
+    print("\nthis file:")
     systems = [("rules+default", "rules_with_default"), ("model alone", "model_alone"),
                ("rules+model", "rules_plus_model")]
     print(f"{'':14}" + "".join(f"{name:>16}" for name, _ in systems))
@@ -245,13 +317,10 @@ def _print_evaluation(report: dict) -> None:
     for label in LABELS:
         print(f"{'F1 ' + label:14}" + "".join(f"{report[k]['per_class'][label]['f1']:>16.4f}" for _, k in systems))
     combined = report["rules_plus_model"]
-    print()
-    print(f"{'class':10} {'precision':>10} {'recall':>8} {'f1':>8} {'support':>8}   (rules+model)")
-    for label in LABELS:
-        c = combined["per_class"][label]
-        print(f"{label:10} {c['precision']:>10.4f} {c['recall']:>8.4f} {c['f1']:>8.4f} {c['support']:>8}")
     print(f"review share {combined['review_share']:.3f}; accuracy on what was not sent to review "
-          f"{combined['accuracy_not_reviewed']:.4f}; decided by {combined['source']}")
+          f"{combined['accuracy_not_reviewed']:.4f}; complete called muy_baja "
+          f"{combined['complete_called_incomplete']:.1%}; failures called baja/muy_baja "
+          f"{combined['failures_called_low']:.1%}; decided by {combined['source']}")
     print("confusion matrix (rows labelled, columns predicted): " + " ".join(LABELS))
     for label, row in zip(LABELS, combined["confusion_matrix"]["rows_truth_cols_predicted"]):
         print(f"  {label:10} " + " ".join(f"{v:>5}" for v in row))
@@ -322,11 +391,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = model_sub.add_parser("export-serving", help="write the serving .npz of versions saved without one")
     p.set_defaults(func=_model_export_serving)
 
-    p = sub.add_parser("evaluate", help="score rules, model and both on labelled messages (corpus test split)")
+    p = sub.add_parser("evaluate", help="rules + model on the test split, external.jsonl, the real dev set and "
+                                        "leave-one-style-out, side by side (or on one --data file)")
     p.add_argument("--data", help="labelled JSON Lines file (default: the corpus test split)")
     p.add_argument("--split", choices=["train", "test"], help="only this split of the file")
     p.add_argument("--rules-only", action="store_true", help="rule precision, coverage, per-rule figures, impact")
     p.add_argument("--cv", action="store_true", help="also grouped 5-fold cross-validation on the train split")
+    p.add_argument("--no-loso", action="store_true",
+                   help="skip the leave-one-style-out cross-validation (one training per style, a few minutes)")
     p.add_argument("--out", help="directory for evaluation.json and confusion_matrix.png (default: models/)")
     p.set_defaults(func=_evaluate)
 
@@ -345,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=["corpus", "feedback"], default="corpus",
                    help="corpus: also size and label balance; feedback: agents' exported corrections")
     p.set_defaults(func=_data_check)
+    p = data_sub.add_parser("merge", help="add newly written rows (no group or split yet) to the corpus")
+    p.add_argument("parts", nargs="+", help="JSON Lines files of new rows (corpus fields without group and split)")
+    p.add_argument("--corpus", help="corpus file to grow (default: data/corpus.jsonl)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/test draw of the new groups")
+    p.set_defaults(func=_data_merge)
     p = data_sub.add_parser("reference", help="train the plain reference model on train, print macro-F1 on test")
     p.add_argument("file", nargs="?", help="corpus file (default: data/corpus.jsonl)")
     p.add_argument("--eval", help="score on this labelled file instead of the test split (e.g. data/external.jsonl)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -17,6 +18,9 @@ LABELS = ("muy_alta", "alta", "media", "baja", "muy_baja")
 IMPACTS = ("un_usuario", "grupo_menor_20", "grupo_20_o_mas", "varios_clientes", "desconocido")
 REQUEST_TYPES = ("incidente", "acceso", "queja", "sugerencia", "desarrollo", "consulta", "incompleto", "otro")
 PROFILES = ("corpus", "feedback")
+# How a message is written (corpus v2): every label appears in every style at similar rates.
+STYLES = ("hablado", "chat", "correo", "correo_largo", "resena", "tuit", "ticket")
+OUTSIDE_PREFIX = "ext_"  # products of other services people write to (ext_salud, ext_banca, ...)
 
 # Thresholds of the ``corpus`` profile (issue: corpus of Spanish support messages).
 MIN_ROWS = 2000
@@ -24,6 +28,10 @@ MIN_PER_LABEL = 400
 MIN_TEST_SHARE = 0.20
 MAX_VARIANT_SHARE = 0.25
 MAX_NEAR_DUPLICATE_SHARE = 0.02
+MAX_SHORTCUT_MACRO_F1 = 0.40  # surface features alone (length, greeting, punctuation...) must not tell the label
+MIN_OUTSIDE_SHARE = 0.15      # of each label, messages about other services
+MAX_OUTSIDE_DOMAIN_SHARE = 1 / 3  # no single outside domain over a third of that share
+MIN_PER_LABEL_AND_STYLE = 20
 NEAR_DUPLICATE_OVERLAP = 0.5  # share of the smaller body's word 5-grams found in the other body
 
 
@@ -42,6 +50,7 @@ class CorpusRow(BaseModel):
     source: str = Field(pattern=r"^(hand|agent-feedback|variant-of:.+|[a-z][a-z0-9_-]*)$")
     group: str = Field(min_length=1)
     split: Literal["train", "test"]
+    style: Literal[STYLES] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _consistent(self) -> "CorpusRow":
@@ -101,6 +110,101 @@ def read_corpus(path: Path) -> tuple[list[tuple[int, CorpusRow]], list[str]]:
 def load_rows(path: Path) -> list[CorpusRow]:
     """The valid rows of a corpus file (invalid lines are what ``data check`` reports)."""
     return [row for _, row in read_corpus(path)[0]]
+
+
+class LabelledMessage(BaseModel):
+    """A message with a policy label, as evaluation files hold it: the corpus schema, or only ``id``, ``channel``,
+    ``subject``, ``body`` and ``label`` with any other fields (real messages: ``intent``, ``why``) ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1)
+    channel: Literal["email", "chat"] = "chat"
+    subject: str = ""
+    body: str = ""
+    label: Literal[LABELS]  # type: ignore[valid-type]
+    impact: Literal[IMPACTS] = "desconocido"  # type: ignore[valid-type]
+    style: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.subject}\n{self.body}" if self.subject else self.body
+
+
+def load_labelled(path: Path) -> list[LabelledMessage]:
+    """Every line of an evaluation file; a line that is not a labelled message is an error naming its number."""
+    out = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(LabelledMessage.model_validate_json(line))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "row"
+                raise ValueError(f"{path}: line {number}: {where}: {first['msg']}") from None
+    return out
+
+
+# ------------------------------------------------------------------------------------ shortcut check
+
+_GREETING = re.compile(r"^\W*(?:hola|ola|buen[oa]s?|saludos|cordial|estimad|respetad|apreciad|se[ñn]or|qu[eé]\s+tal|"
+                       r"muy\s+buen|al[oó]\b)", re.IGNORECASE)
+_SIGN_OFF = re.compile(r"(?:gracias|atent[oa]s?|saludos|cordialmente|atentamente|bendiciones|feliz\s+d[ií]a|"
+                       r"quedo\s+pendiente)\W*$", re.IGNORECASE)
+_ACCENTED = frozenset("áéíóúüñÁÉÍÓÚÜÑ")
+SURFACE_FEATURES = ("log_chars", "log_words", "greeting", "sign_off", "punctuation", "accents", "capitals",
+                    "email", "line_breaks")
+
+
+def opens_with_greeting(row) -> bool:
+    return bool(_GREETING.match((row.body or row.subject).strip()))
+
+
+def surface_features(row) -> list[float]:
+    """How a message looks, with nothing of what it says: what a label must not be readable from."""
+    text = f"{row.subject}\n{row.body}".strip()
+    size = max(len(text), 1)
+    letters = [c for c in text if c.isalpha()]
+    n_letters = max(len(letters), 1)
+    return [math.log1p(len(text)), math.log1p(len(text.split())), float(opens_with_greeting(row)),
+            float(bool(_SIGN_OFF.search(text[-40:]))),
+            sum(not c.isalnum() and not c.isspace() for c in text) / size,
+            sum(c in _ACCENTED for c in letters) / n_letters, sum(c.isupper() for c in letters) / n_letters,
+            float(row.channel == "email"), 100 * text.count("\n") / size]
+
+
+def shortcut_score(rows: list[CorpusRow], *, folds: int = 5) -> float:
+    """Macro-F1 of a small gradient-boosted model that sees only ``surface_features``, in grouped
+    cross-validation (chance is 0.20): what a text model could score without reading the policy."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    if len({r.label for r in rows}) < 2 or len({r.group for r in rows}) < folds:
+        return 0.0
+    features = np.array([surface_features(r) for r in rows])
+    labels = np.array([r.label for r in rows])
+    model = HistGradientBoostingClassifier(max_depth=3, max_iter=100, class_weight="balanced", random_state=0)
+    predicted = cross_val_predict(model, features, labels, groups=[r.group for r in rows], cv=GroupKFold(folds))
+    return float(f1_score(labels, predicted, average="macro"))
+
+
+def label_shape(rows) -> dict[str, dict]:
+    """Per label: character-length quartiles and the share that opens with a greeting."""
+    import numpy as np
+
+    out = {}
+    for label in LABELS:
+        mine = [r for r in rows if r.label == label]
+        if not mine:
+            continue
+        lengths = [len(f"{r.subject}\n{r.body}".strip()) for r in mine]
+        q1, q2, q3 = (int(v) for v in np.percentile(lengths, [25, 50, 75]))
+        out[label] = {"chars_q1": q1, "chars_median": q2, "chars_q3": q3,
+                      "greeting_share": round(sum(map(opens_with_greeting, mine)) / len(mine), 4)}
+    return out
 
 
 def _normal(text: str) -> str:
@@ -199,6 +303,13 @@ def check_corpus(path: Path, profile: str = "corpus") -> CheckReport:
             "bins": _length_bins(words),
         },
         "sha256": _file_hash(path),
+        "style": {style: dict(Counter(r.label for r in rows if r.style == style)) for style in STYLES
+                  if any(r.style == style for r in rows)},
+        "outside_share": {label: round(sum(1 for r in rows if r.label == label and r.product.startswith(OUTSIDE_PREFIX))
+                                       / max(labels[label], 1), 4) for label in LABELS},
+        "outside_domains": dict(Counter(r.product for r in rows if r.product.startswith(OUTSIDE_PREFIX)).most_common()),
+        "shape": label_shape(rows),
+        "shortcut_macro_f1": round(shortcut_score(rows), 4) if n else 0.0,
     }
     if profile == "corpus":
         if n < MIN_ROWS:
@@ -213,7 +324,36 @@ def check_corpus(path: Path, profile: str = "corpus") -> CheckReport:
         if n and len(near_rows) / n > MAX_NEAR_DUPLICATE_SHARE:
             report.problems.append(f"corpus: near-duplicates are {len(near_rows) / n:.1%} of rows, "
                                    f"at most {MAX_NEAR_DUPLICATE_SHARE:.0%} allowed")
+        report.problems.extend(_balance_problems(rows, numbered, report.summary))
     return report
+
+
+def _balance_problems(rows: list[CorpusRow], numbered, summary: dict) -> list[str]:
+    """Corpus v2: a style on every row, every label in every style, outside services in every label, and no
+    label readable from surface features alone."""
+    problems = []
+    missing = [n for n, r in numbered if r.style is None]
+    if missing:
+        problems.append(f"corpus: {len(missing)} rows without a style (first on line {missing[0]})")
+    for style, counts in summary["style"].items():
+        for label in LABELS:
+            if counts.get(label, 0) < MIN_PER_LABEL_AND_STYLE:
+                problems.append(f"corpus: style {style} has {counts.get(label, 0)} {label} rows, "
+                                f"at least {MIN_PER_LABEL_AND_STYLE} expected")
+    for label, share in summary["outside_share"].items():
+        if share < MIN_OUTSIDE_SHARE:
+            problems.append(f"corpus: {share:.1%} of {label} is about other services, at least "
+                            f"{MIN_OUTSIDE_SHARE:.0%} expected")
+    outside = sum(summary["outside_domains"].values())
+    for domain, count in summary["outside_domains"].items():
+        if count / outside > MAX_OUTSIDE_DOMAIN_SHARE:
+            problems.append(f"corpus: {domain} is {count / outside:.0%} of the outside messages, at most "
+                            f"{MAX_OUTSIDE_DOMAIN_SHARE:.0%} allowed")
+    if summary["shortcut_macro_f1"] > MAX_SHORTCUT_MACRO_F1:
+        problems.append(f"corpus: surface features alone reach macro-F1 {summary['shortcut_macro_f1']:.3f} "
+                        f"(at most {MAX_SHORTCUT_MACRO_F1:.2f}): length, greetings or punctuation tell the label; "
+                        "add messages that break the pattern (see the per-label shape above)")
+    return problems
 
 
 def _length_bins(words: list[int]) -> dict[str, int]:
@@ -248,6 +388,18 @@ def format_report(report: CheckReport) -> str:
         b = s["body_words"]
         out.append(f"  body words:   min {b['min']}, median {b['median']}, max {b['max']}; "
                    + ", ".join(f"{k}: {v}" for k, v in b["bins"].items()))
+        if s["style"]:
+            out.append("  style:        " + "; ".join(f"{style} {sum(c.values())}" for style, c in s["style"].items()))
+        out.append("  outside services, share of each label: "
+                   + ", ".join(f"{k} {v:.1%}" for k, v in s["outside_share"].items()))
+        if s["outside_domains"]:
+            out.append("  outside domains: " + ", ".join(f"{k} {v}" for k, v in s["outside_domains"].items()))
+        out.append("  shape per label (characters q1/median/q3; share opening with a greeting):")
+        for label, shape in s["shape"].items():
+            out.append(f"    {label:9} {shape['chars_q1']:>5} /{shape['chars_median']:>5} /{shape['chars_q3']:>5}   "
+                       f"greeting {shape['greeting_share']:.0%}")
+        out.append(f"  shortcut check: surface features alone reach macro-F1 {s['shortcut_macro_f1']:.3f} in grouped "
+                   f"5-fold CV (chance 0.20; at most {MAX_SHORTCUT_MACRO_F1:.2f} allowed)")
         out.append(f"  variants:     {s['variants']} ({s['variant_share']:.1%})")
         out.append(f"  near-duplicates (across groups): {s['near_duplicate_rows']} rows ({s['near_duplicate_share']:.1%})")
     if report.problems:
@@ -256,3 +408,68 @@ def format_report(report: CheckReport) -> str:
     else:
         out.append("OK")
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------ growing the corpus
+
+def merge_new_rows(corpus: list[CorpusRow], new: list[dict], *, test_share: float = 0.22,
+                   seed: int = 0) -> tuple[list[CorpusRow], list[str]]:
+    """Add newly written rows (corpus fields without ``group`` and ``split``) to a corpus, keeping the corpus as it
+    is. New rows that near-duplicate one another form one group; a group that near-duplicates corpus rows joins
+    their group and split, and is left out (its ids returned) when those rows sit in both splits. About
+    ``test_share`` of each label's other new groups go to ``test`` (seeded)."""
+    import random
+
+    seen_ids = {r.id for r in corpus}
+    drafts = []
+    for raw in new:
+        if raw["id"] in seen_ids:
+            raise ValueError(f"id {raw['id']!r} is already in the corpus")
+        seen_ids.add(raw["id"])
+        drafts.append(CorpusRow.model_validate({**raw, "group": f"g-{raw['id']}", "split": "train"}))
+    rows = list(corpus) + drafts
+    first_new = len(corpus)
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    links: dict[int, list[int]] = defaultdict(list)  # new row → corpus rows it near-duplicates
+    for a, b, _ in near_duplicate_pairs(rows):
+        a, b = min(a, b), max(a, b)
+        if a >= first_new:
+            ra, rb = find(a), find(b)
+            parent[max(ra, rb)] = min(ra, rb)
+        elif b >= first_new:
+            links[b].append(a)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(first_new, len(rows)):
+        members[find(i)].append(i)
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    anchors: dict[int, CorpusRow] = {}
+    dropped: list[str] = []
+    for root in sorted(members, key=lambda r: rows[r].id):
+        linked = [rows[c] for i in members[root] for c in links.get(i, ())]
+        if len({c.split for c in linked}) > 1:
+            dropped.extend(rows[i].id for i in members[root])
+        elif linked:
+            anchors[root] = linked[0]
+        else:
+            by_label[rows[root].label].append(root)
+    test_roots = set()
+    for roots in by_label.values():
+        rng.shuffle(roots)
+        test_roots.update(roots[: round(len(roots) * test_share)])
+    out = list(corpus)
+    for root, indexes in members.items():
+        if rows[root].id in dropped:
+            continue
+        anchor = anchors.get(root)
+        group = anchor.group if anchor else rows[root].group
+        split = anchor.split if anchor else ("test" if root in test_roots else "train")
+        out.extend(rows[i].model_copy(update={"group": group, "split": split}) for i in indexes)
+    return out, dropped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from sklearn.model_selection import GroupKFold
 
 from classifier.corpus import LABELS, CorpusRow
-from classifier.decide import ModelView, decide
+from classifier.decide import ModelView, decide, model_view
 from classifier.impact import ImpactResult
 from classifier.rule_engine import RuleResult
 from classifier.serving import ModelInput, ServingModel
@@ -31,28 +32,33 @@ def _metrics(truth: list[str], predicted: list[str], review: list[bool] | None =
         kept = [(a, b) for a, b, rv in zip(truth, predicted, review) if not rv]
         out["review_share"] = round(float(np.mean(review)), 4) if review else 0.0
         out["accuracy_not_reviewed"] = round(float(np.mean([a == b for a, b in kept])), 4) if kept else 0.0
+    complete = [b for a, b in zip(truth, predicted) if a != INCOMPLETE]
+    failures = [b for a, b in zip(truth, predicted) if a in FAILURES]
+    out["complete_called_incomplete"] = round(sum(b == INCOMPLETE for b in complete) / len(complete), 4) if complete else 0.0
+    out["failures_called_low"] = round(sum(b in LOW for b in failures) / len(failures), 4) if failures else 0.0
     return out
 
 
-def _views(model: PriorityModel | ServingModel, inputs: list[ModelInput]) -> list[ModelView]:
+INCOMPLETE = "muy_baja"
+FAILURES = ("muy_alta", "alta")
+LOW = ("baja", "muy_baja")
+
+
+def _views(model: PriorityModel | ServingModel, inputs: list[ModelInput], *, incomplete_at: float) -> list[ModelView]:
     probs = model.predict_proba(inputs)
-    classes = list(model.classes_)
-    views = []
-    for row in probs:
-        best = int(row.argmax())
-        views.append(ModelView(classes[best], float(row[best]), {c: float(v) for c, v in zip(classes, row)}))
-    return views
+    classes = [str(c) for c in model.classes_]
+    return [model_view({c: float(v) for c, v in zip(classes, row)}, incomplete_at=incomplete_at) for row in probs]
 
 
 def evaluate_prepared(model: PriorityModel | ServingModel | None, prepared: list[tuple[ModelInput, RuleResult]],
-                      rows: list[CorpusRow], *, decision) -> dict:
+                      rows, *, decision) -> dict:
     """Three systems on the same messages: rules with the default, model alone, rules plus model."""
     truth = [r.label for r in rows]
     results = [p[1] for p in prepared]
     rules_default = [res.priority or "baja" for res in results]
     out = {"rows": len(rows), "rules_with_default": _metrics(truth, rules_default)}
     if model is not None:
-        views = _views(model, [p[0] for p in prepared])
+        views = _views(model, [p[0] for p in prepared], incomplete_at=decision.incomplete_at)
         out["model_alone"] = _metrics(truth, [v.priority for v in views],
                                       [v.confidence < decision.review_below_confidence for v in views])
         decisions = [decide(res, v, review_below=decision.review_below_confidence,
@@ -148,3 +154,24 @@ def plot_confusion(matrix: list[list[int]], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def leave_one_style_out(rows: list[CorpusRow], rules, model_input, params: dict, *, rules_dir, decision,
+                        progress: bool = False) -> dict[str, dict]:
+    """Train on every style but one (with the same altered copies as ``train``) and test rules + model on that one:
+    the worst style says more about unseen traffic than an average over the styles the model has seen."""
+    from classifier.training import fit_bundle, prepare, with_copies
+
+    styles = sorted({r.style for r in rows if r.style})
+    out = {}
+    for style in styles:
+        if progress:
+            print(f"leave-one-style-out: {style}", file=sys.stderr)
+        train = [r for r in rows if r.style != style]
+        test = [r for r in rows if r.style == style]
+        fit_rows = with_copies(train, rules_dir, params)
+        prepared = prepare(fit_rows, rules, model_input)
+        model = fit_bundle([p[0] for p in prepared], fit_rows, params)["priority"]
+        report = evaluate_prepared(model, prepare(test, rules, model_input), test, decision=decision)
+        out[style] = report["rules_plus_model"]
+    return out

@@ -82,9 +82,11 @@ class BatchScorer:
         self.word_width, self.char_width = len(words), len(self.char_vocab)
         heads = [model.coef_]
         intercepts = [model.intercept_]
-        if getattr(model, "type_coef_", None) is not None:
-            heads.append(model.type_coef_)
-            intercepts.append(model.type_intercept_)
+        for name in ("type", "gate"):  # request type, then the incomplete-or-not gate (when the model has them)
+            coef = getattr(model, f"{name}_coef_", None)
+            if coef is not None and len(coef):
+                heads.append(coef)
+                intercepts.append(getattr(model, f"{name}_intercept_"))
         weights = np.vstack(heads).astype(np.float64)
         # One row per feature column: its idf, then its weight in each head. A message reads a few hundred scattered
         # columns; float32 rows of 14 values take one cache line each (idf and float64 weights apart took three).

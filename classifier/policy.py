@@ -155,6 +155,7 @@ class DecisionConfig(_Strict):
     review_below_confidence: float = Field(0.6, ge=0, le=1)
     rule_confidence: float = Field(0.95, ge=0, le=1)
     model_raises_rule_at: float = Field(0.8, ge=0, le=1)
+    incomplete_at: float = Field(0.5, ge=0, le=1)
     max_chars: int = Field(20000, ge=100)
 
 

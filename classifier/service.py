@@ -7,13 +7,12 @@ import logging
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import compress
 
 from classifier.ack import acknowledgement
 from classifier.calendar import BusinessCalendar
-from classifier.clean import SPACE, CleanText, clean
+from classifier.clean import CleanText, clean
 from classifier.customers import CustomerBook, load_customers
-from classifier.decide import FAILURE_PRIORITIES, Decision, ModelView, decide
+from classifier.decide import FAILURE_PRIORITIES, Decision, ModelView, decide, model_view
 from classifier.errors import ModelError
 from classifier.impact import ImpactResult
 from classifier.ingest import Message
@@ -22,7 +21,7 @@ from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
 from classifier.sla import SlaEngine, SlaResult
 from classifier.artefacts import LoadedModel, load_model, read_manifest, versions_match
-from classifier.serving import ModelInput
+from classifier.model_input import ModelInputBuilder
 
 
 @dataclass(frozen=True)
@@ -63,13 +62,6 @@ def settle() -> None:
 ONE_BY_ONE = 8  # up to this many messages the model scores each alone: faster than the batch path (bench text)
 
 log = logging.getLogger("classifier")
-
-
-def to_model_input(text: CleanText, rules: RuleResult) -> ModelInput:
-    """The model's view of a message: the tokens the rules saw, plus the rules that fired or were negated."""
-    tokens = tuple(compress(text.tokens, [not flags & SPACE for flags in text.flags]))
-    fired = tuple(h.rule_id for h in rules.hits) + tuple("no_" + h.rule_id for h in rules.suppressed)
-    return ModelInput(tokens, fired)
 
 
 @dataclass(frozen=True)
@@ -122,10 +114,12 @@ class Classification:
 class Classifier:
     """The whole flow: clean → rules + model → decision → deadlines."""
 
-    def __init__(self, policy_engine: PolicyEngine, rules: RuleEngine, model: LoadedModel | None):
+    def __init__(self, policy_engine: PolicyEngine, rules: RuleEngine, model: LoadedModel | None,
+                 model_input: ModelInputBuilder | None = None):
         self.policy_engine = policy_engine
         self.rules = rules
         self.model = model
+        self.model_input = model_input or ModelInputBuilder()
         self.decision = policy_engine.policy.decision
         self.max_chars = policy_engine.policy.decision.max_chars
 
@@ -147,7 +141,7 @@ class Classifier:
         except ModelError:
             if require_model:
                 raise
-        return cls(policy_engine, rules, model)
+        return cls(policy_engine, rules, model, ModelInputBuilder.beside_rules(settings.rules_dir))
 
     def warm_up(self) -> None:
         """Score one message so the per-process tables (the model's token table, tokenizer caches) are built at
@@ -156,7 +150,7 @@ class Classifier:
 
     def with_model(self, model: LoadedModel) -> "Classifier":
         """The same policy and rules with another (verified) model: what a reload swaps in."""
-        return Classifier(self.policy_engine, self.rules, model)
+        return Classifier(self.policy_engine, self.rules, model, self.model_input)
 
     @property
     def model_version(self) -> str | None:
@@ -169,16 +163,16 @@ class Classifier:
         views: list[ModelView | None] = [None] * len(messages)
         if self.model is not None and messages:
             model = self.model.model
-            inputs = [to_model_input(c, r) for c, r in zip(cleaned, matched)]
+            inputs = [self.model_input(c, r) for c, r in zip(cleaned, matched)]
             if len(inputs) <= ONE_BY_ONE:  # the API's case: a request, or the requests of one event-loop turn
                 rows, types = map(list, zip(*map(model.predict_one, inputs)))
             else:
                 probs, types = model.predict_with_type(inputs)
                 rows = probs.tolist()
             classes = [str(c) for c in model.classes_]
+            incomplete_at = self.decision.incomplete_at
             for i, row in enumerate(rows):
-                best = max(range(len(row)), key=row.__getitem__)
-                views[i] = ModelView(classes[best], row[best], dict(zip(classes, row)), str(types[i]))
+                views[i] = model_view(dict(zip(classes, row)), str(types[i]), incomplete_at=incomplete_at)
         return list(zip(cleaned, matched, views))
 
     def classify_many(self, messages: list[Message], *, now: datetime | None = None) -> list[Classification]:
@@ -197,7 +191,8 @@ class Classifier:
                 decision.priority, message.received_at or now, customer_id=message.customer_id,
                 sender=message.sender, product=product, request_type=decision.request_type)
             out.append(Classification(message, text, rules, view, decision, impact, sla, self.model_version,
-                                      acknowledgement(sla, self.policy_engine.calendar)))
+                                      acknowledgement(sla, self.policy_engine.calendar,
+                                                      ask_details=decision.asks_details)))
         return out
 
     def classify(self, message: Message, *, now: datetime | None = None) -> Classification:

@@ -22,7 +22,8 @@ from classifier.errors import ModelError
 from classifier.features import BatchScorer
 
 RULE_PREFIX = "regla__"
-FORMAT = 1
+FORMAT = 2  # 2: the incomplete-or-not gate and the head's own classes; 1 is still read
+INCOMPLETE = "muy_baja"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +79,40 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 
 class LinearHeads:
-    """Predictions from ``_scores`` (messages × heads: priority classes, then request types), shared by the fitted
-    estimator and the serving model."""
+    """Predictions from ``_scores`` (messages × heads), shared by the fitted estimator and the serving model.
+
+    Heads, in column order: the priority head over ``head_classes_``, the request type over ``type_classes_``, and,
+    when the model has one, the gate: one score saying that no request can be identified (``INCOMPLETE``). With a
+    gate, the priority head only ranks complete messages and ``P(c) = (1 − P(incomplete))·P(c | complete)``.
+    """
 
     def _ready(self, *, request_type: bool) -> None:
         """Raise if the heads are missing (a fitted estimator checks; a loaded serving model always has them)."""
+
+    @property
+    def has_gate(self) -> bool:
+        return len(getattr(self, "gate_coef_", ())) > 0
+
+    def _combine(self, scores: np.ndarray) -> np.ndarray:
+        """(messages × classes_) probabilities from the heads' scores."""
+        k = len(self.head_classes_)
+        head = softmax(scores[:, :k])
+        if not self.has_gate:
+            return head
+        incomplete = 1.0 / (1.0 + np.exp(-scores[:, -1]))
+        out = np.empty((len(scores), len(self.classes_)))
+        out[:, self._head_columns] = head * (1.0 - incomplete)[:, None]
+        out[:, self._gate_column] = incomplete
+        return out
+
+    @property
+    def _head_columns(self) -> list[int]:
+        where = {c: i for i, c in enumerate(self.classes_)}
+        return [where[c] for c in self.head_classes_]
+
+    @property
+    def _gate_column(self) -> int:
+        return list(self.classes_).index(INCOMPLETE)
 
     def predict_with_type(self, X):
         """Priority probabilities and the request type, from one pass over the features."""
@@ -91,34 +121,40 @@ class LinearHeads:
         if not X:
             return np.zeros((0, len(self.classes_))), np.array([], dtype=object)
         scores = self._scores(X)
-        k = len(self.classes_)
-        return softmax(scores[:, :k]), self.type_classes_[np.argmax(scores[:, k:], axis=1)]
+        k, t = len(self.head_classes_), len(self.type_classes_)
+        return self._combine(scores), self.type_classes_[np.argmax(scores[:, k:k + t], axis=1)]
 
     def predict_one(self, x) -> tuple[list[float], str]:
         """One message's priority probabilities (in ``classes_`` order) and request type: ``predict_with_type``
         in plain Python past the scores, where array calls on a dozen numbers cost more than the arithmetic."""
         self._ready(request_type=True)
         scores = self._scores([x])[0].tolist()
-        k = len(self.classes_)
+        k, t = len(self.head_classes_), len(self.type_classes_)
         top = max(scores[:k])
         exps = [math.exp(s - top) for s in scores[:k]]
         total = sum(exps)
-        types = scores[k:]
-        return [e / total for e in exps], str(self.type_classes_[max(range(len(types)), key=types.__getitem__)])
+        types = scores[k:k + t]
+        kind = str(self.type_classes_[max(range(len(types)), key=types.__getitem__)])
+        if not self.has_gate:
+            return [e / total for e in exps], kind
+        gate = scores[-1]
+        incomplete = 1.0 / (1.0 + math.exp(-gate)) if gate > -500 else 0.0
+        out = [0.0] * len(self.classes_)
+        for column, e in zip(self._head_columns, exps):
+            out[column] = e / total * (1.0 - incomplete)
+        out[self._gate_column] = incomplete
+        return out, kind
 
-    def decision_function(self, X) -> np.ndarray:
+    def predict_proba(self, X) -> np.ndarray:
         self._ready(request_type=False)
         X = list(X)
         if not X:
             return np.zeros((0, len(self.classes_)))
-        return self._scores(X)[:, : len(self.classes_)]
-
-    def predict_proba(self, X) -> np.ndarray:
-        return softmax(self.decision_function(X))
+        return self._combine(self._scores(X))
 
     def predict(self, X) -> np.ndarray:
-        scores = self.decision_function(X)  # first: it raises NotFittedError before classes_ is looked up
-        return self.classes_[np.argmax(scores, axis=1)]
+        probs = self.predict_proba(X)  # first: it raises NotFittedError before classes_ is looked up
+        return self.classes_[np.argmax(probs, axis=1)]
 
 
 @dataclass(eq=False)
@@ -136,8 +172,15 @@ class ServingModel(LinearHeads):
     type_coef_: np.ndarray
     type_intercept_: np.ndarray
     char_ngrams: tuple[int, int]
+    head_classes_: np.ndarray | None = None  # the priority head's classes (all of ``classes_`` without a gate)
+    gate_coef_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    gate_intercept_: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     _scorer: BatchScorer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.head_classes_ is None:
+            self.head_classes_ = self.classes_
 
     def char_analyzer(self, text: str) -> list[str]:
         return char_wb_ngrams(text, *self.char_ngrams)
@@ -159,15 +202,20 @@ class ServingModel(LinearHeads):
             type_classes=self.type_classes_.astype(str), word_terms=_terms(self.word_vocabulary),
             char_terms=_terms(self.char_vocabulary), word_idf=self.word_idf, char_idf=self.char_idf,
             coef=self.coef_, intercept=self.intercept_, type_coef=self.type_coef_,
-            type_intercept=self.type_intercept_, char_ngrams=np.array(self.char_ngrams))
+            type_intercept=self.type_intercept_, char_ngrams=np.array(self.char_ngrams),
+            head_classes=self.head_classes_.astype(str), gate_coef=self.gate_coef_, gate_intercept=self.gate_intercept_)
 
     @classmethod
     def load(cls, path: Path) -> "ServingModel":
         try:
             with np.load(path, allow_pickle=False) as data:
-                if int(data["format"]) != FORMAT:
-                    raise ModelError(f"{path}: serving format {int(data['format'])}, this code reads {FORMAT}")
-                return cls(
+                version = int(data["format"])
+                if version not in (1, FORMAT):
+                    raise ModelError(f"{path}: serving format {version}, this code reads 1 and {FORMAT}")
+                gated = {} if version == 1 else dict(
+                    head_classes_=data["head_classes"].astype(object), gate_coef_=data["gate_coef"],
+                    gate_intercept_=data["gate_intercept"])
+                return cls(**gated,
                     classes_=data["classes"].astype(object), type_classes_=data["type_classes"].astype(object),
                     word_vocabulary={t: i for i, t in enumerate(data["word_terms"].tolist())},
                     char_vocabulary={t: i for i, t in enumerate(data["char_terms"].tolist())},

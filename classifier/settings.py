@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("models"), description="Trained model artefacts and manifest.")
     data_dir: Path = Field(Path("data"), description="Corpus and other data files.")
     corpus_path: Path = Field(Path("data/corpus.jsonl"), description="Labelled corpus.")
+    real_data: Path = Field(Path("../shared/realtext/minds14_es_dev.jsonl"),
+                            description="Real messages labelled by the policy: `evaluate` only, never trained on.")
 
     database_url: str = Field("sqlite:///data/classifier.sqlite3",
                               description="SQLAlchemy URL; PostgreSQL: postgresql+psycopg://user:pass@host/db")

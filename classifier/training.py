@@ -12,19 +12,21 @@ from tqdm import tqdm
 from classifier.clean import clean
 from classifier.corpus import CorpusRow, load_rows
 from classifier.errors import ModelError
+from classifier.model_input import ModelInputBuilder
 from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
 from classifier.artefacts import save_model
 from classifier.serving import ModelInput
 from classifier.text_model import PriorityModel
 
-DEFAULT_PARAMS = {"C": 4.0, "min_df": 2, "word_ngrams": [1, 2], "char_ngrams": [2, 5], "random_state": 0}
+DEFAULT_PARAMS = {"C": 4.0, "min_df": 2, "word_ngrams": [1, 2], "char_ngrams": [2, 5], "gate": True, "gate_C": None,
+                  "augment": 1, "random_state": 0}
+ESTIMATOR_PARAMS = ("C", "min_df", "word_ngrams", "char_ngrams", "gate", "gate_C", "calibration_folds", "random_state")
 
 
-def prepare(rows: list[CorpusRow], rules: RuleEngine, *, progress: bool = False) -> list[tuple[ModelInput, RuleResult]]:
+def prepare(rows, rules: RuleEngine, model_input: ModelInputBuilder, *,
+            progress: bool = False) -> list[tuple[ModelInput, RuleResult]]:
     """Clean and match every row once; the model input and the rule result are both reused."""
-    from classifier.service import to_model_input
-
     out = []
     iterable: Iterable[CorpusRow] = rows
     if progress:
@@ -32,16 +34,34 @@ def prepare(rows: list[CorpusRow], rules: RuleEngine, *, progress: bool = False)
     for row in iterable:
         text = clean(row.subject, row.body)
         result = rules.match(text)
-        out.append((to_model_input(text, result), result))
+        out.append((model_input(text, result), result))
     return out
 
 
-def fit_bundle(inputs: list[ModelInput], rows: list[CorpusRow], params: dict) -> dict:
-    """The priority model and a request-type model over the same features."""
-    kwargs = {**params, "word_ngrams": tuple(params["word_ngrams"]), "char_ngrams": tuple(params["char_ngrams"])}
+def fit_bundle(inputs: list[ModelInput], rows, params: dict) -> dict:
+    """The priority model (with its gate and request-type head) over the same features; calibration folds hold out
+    whole styles when the rows have them."""
+    kwargs = {k: v for k, v in params.items() if k in ESTIMATOR_PARAMS}
+    kwargs.update(word_ngrams=tuple(params["word_ngrams"]), char_ngrams=tuple(params["char_ngrams"]))
+    styles = [getattr(r, "style", None) or "sin_estilo" for r in rows]
+    groups = styles if len(set(styles)) > 1 else None
     priority = PriorityModel(**kwargs).fit(inputs, [r.label for r in rows],
-                                           request_types=[r.request_type for r in rows])
+                                           request_types=[r.request_type for r in rows], groups=groups)
     return {"priority": priority}
+
+
+def with_copies(rows: list[CorpusRow], settings_rules_dir: Path, params: dict) -> list[CorpusRow]:
+    """Training rows plus ``params["augment"]`` altered copies of each (``augment.py``)."""
+    n = int(params.get("augment") or 0)
+    if not n:
+        return rows
+    from classifier.augment import Restyler
+    from classifier.model_input import CourtesyFile
+    from classifier.yamlfile import read_yaml
+
+    path = Path(settings_rules_dir).parent / "estilo.yaml"
+    spec = CourtesyFile.model_validate(read_yaml(path) or {}) if path.exists() else CourtesyFile()
+    return rows + Restyler.from_courtesy(spec).copies(rows, n, seed=int(params.get("random_state") or 0))
 
 
 def data_hash(rows: list[CorpusRow]) -> str:
@@ -84,10 +104,12 @@ def train_and_save(settings: Settings, *, data: Path | None = None, feedback: li
     train_rows, merge = merge_feedback(rows, feedback or [])
     test_rows = [r for r in rows if r.split == "test"]
     rules = RuleEngine.from_dir(settings.rules_dir)
-    prepared_train = prepare(train_rows, rules, progress=progress)
-    bundle = fit_bundle([p[0] for p in prepared_train], train_rows, params)
+    model_input = ModelInputBuilder.beside_rules(settings.rules_dir)
+    fit_rows = with_copies(train_rows, settings.rules_dir, params)
+    prepared_train = prepare(fit_rows, rules, model_input, progress=progress)
+    bundle = fit_bundle([p[0] for p in prepared_train], fit_rows, params)
     decision = load_policy_engine(settings).policy.decision
-    prepared_test = prepare(test_rows, rules, progress=progress)
+    prepared_test = prepare(test_rows, rules, model_input, progress=progress)
 
     def summary_of(model) -> dict:
         metrics = evaluate_prepared(model, prepared_test, test_rows, decision=decision)["rules_plus_model"]

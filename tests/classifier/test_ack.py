@@ -38,5 +38,14 @@ def test_each_sentence_ends_in_one_full_stop(engine, priority, arrival, resumes)
     assert ".." not in text
     assert text.endswith(".")
     assert ("se reanuda el" in text) is resumes
-    assert f"prioridad {sla.priority_name.lower()}." in text
+    if priority == "muy_baja":  # no request identified: the customer is asked for it, not told a priority
+        assert "cuéntenos qué necesita" in text and "prioridad" not in text
+    else:
+        assert f"prioridad {sla.priority_name.lower()}." in text
     assert re.search(r"Le daremos respuesta a más tardar el \w+ \d+ de \w+ de \d{4}, \d+:\d\d [ap]\. m\.( |$)", text)
+
+
+def test_a_message_whose_request_is_unsure_is_asked_for_details_whatever_its_priority(engine):
+    sla = engine.sla.deadlines("alta", at("2026-12-09 09:00"))
+    text = acknowledgement(sla, engine.calendar, ask_details=True)
+    assert "cuéntenos qué necesita" in text and "prioridad" not in text and "a más tardar" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from classifier.clean import clean
 from classifier.decide import ModelView, decide
 from classifier.rule_engine import RuleEngine
@@ -50,3 +52,28 @@ def test_confident_model_raises_a_rule_priority_but_never_lowers_it():
 def test_without_model_the_policy_default_is_baja():
     d = decide(rules("quisiera información de precios del módulo de nómina"), None, review_below=0.6)
     assert d.priority == "baja" and d.source == "default"
+
+
+def test_rules_that_recognise_a_failure_decide_it_whatever_the_model_says():
+    d = decide(rules("me rechazan la tarjeta cuando pago en el supermercado"), view("muy_baja", 0.9), review_below=0.6)
+    assert d.priority == "alta" and d.source == "rule"
+
+
+@pytest.mark.parametrize("text, words, priority", [
+    ("necesito el certificado de retención", "certificado", "baja"),
+    ("sería bueno que la app tuviera modo oscuro", "sería bueno", "media"),
+    ("la tarjeta de mi banco no está funcionando, es urgente", "no está funcionando", "alta"),
+])
+def test_model_calling_incomplete_a_message_with_a_recognised_request_sends_it_to_review(text, words, priority):
+    """POLICY §1: muy_baja means no request can be identified; a rule that recognised one contradicts the model.
+    What was recognised is ranked (not the slowest deadlines), an agent reviews it, the customer is asked for details."""
+    d = decide(rules(text), view("muy_baja", 0.95), review_below=0.6)
+    assert d.priority == priority and d.source == "model" and d.needs_review and d.asks_details
+    assert any("incompleto" in r and words in r for r in d.review_reasons)
+
+
+def test_incomplete_view_of_a_message_no_rule_recognises_is_kept_and_asks_for_details():
+    d = decide(rules("hola, es sobre lo de la matrícula del colegio"), view("muy_baja", 0.95), review_below=0.6)
+    assert d.priority == "muy_baja" and not d.needs_review and d.asks_details
+    unsure = decide(rules("hola, es sobre lo de la matrícula del colegio"), view("muy_baja", 0.4), review_below=0.6)
+    assert unsure.needs_review

@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 
 from classifier.corpus import load_rows
 from classifier.errors import ModelError
+from classifier.model_input import ModelInputBuilder
 from classifier.rule_engine import RuleEngine
 from classifier.artefacts import load_estimator, load_model, save_model
 from classifier.serving import ModelInput
@@ -18,11 +19,14 @@ from classifier.text_model import PriorityModel
 from classifier.training import fit_bundle, prepare
 from tests.conftest import ROOT
 
+# What training reads a message with: the rules, and the model input built beside them.
+READERS = (RuleEngine.from_dir(ROOT / "rules/prioridad"), ModelInputBuilder.beside_rules(ROOT / "rules/prioridad"))
+
 
 @pytest.fixture(scope="module")
 def sample():
     rows = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "train"][::5]
-    prepared = prepare(rows, RuleEngine.from_dir(ROOT / "rules/prioridad"))
+    prepared = prepare(rows, *READERS)
     return [p[0] for p in prepared], rows
 
 
@@ -84,8 +88,10 @@ def test_shipped_model_loads_and_its_hash_matches():
 def _reference_scores(model, inputs):
     """Scores through scikit-learn's own ``transform`` (the slow path the batch scorer replaces)."""
     features = model._features(inputs)
-    return np.hstack([features @ model.coef_.T + model.intercept_,
-                      features @ model.type_coef_.T + model.type_intercept_])
+    heads = [features @ model.coef_.T + model.intercept_, features @ model.type_coef_.T + model.type_intercept_]
+    if len(model.gate_coef_):
+        heads.append(features @ model.gate_coef_.T + model.gate_intercept_)
+    return np.hstack(heads)
 
 
 def test_batch_scorer_equals_scikit_learn_transform(sample):
@@ -94,7 +100,7 @@ def test_batch_scorer_equals_scikit_learn_transform(sample):
                                                    request_types=[r.request_type for r in rows])
     # Unseen messages too: new tokens, no tokens at all, rule ids the model never saw, punctuation only.
     others = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "test"][:200]
-    unseen = prepare(others, RuleEngine.from_dir(ROOT / "rules/prioridad"))
+    unseen = prepare(others, *READERS)
     extra = [ModelInput(()), ModelInput(("¿", "?", "...")), ModelInput(("xyzzy", "plataforma", "caida"), ("nueva",)),
              ModelInput(("regla__caida_total", "no", "abre"), ("caida_total",))]
     probe = inputs[:300] + [p[0] for p in unseen] + extra
@@ -117,7 +123,7 @@ def test_word_trigrams_fall_back_to_scikit_learns_transform(sample):
 def test_shipped_serving_model_scores_equal_its_estimators_transform():
     served, estimator = load_model(ROOT / "models").model, load_estimator(ROOT / "models")
     rows = [r for r in load_rows(ROOT / "data/corpus.jsonl") if r.split == "test"][:300]
-    inputs = [p[0] for p in prepare(rows, RuleEngine.from_dir(ROOT / "rules/prioridad"))]
+    inputs = [p[0] for p in prepare(rows, *READERS)]
     reference = _reference_scores(estimator, inputs)
     assert np.allclose(served._scores(inputs), reference, atol=1e-4)
     assert np.allclose(np.vstack([served._scores([x]) for x in inputs[:50]]), reference[:50], atol=1e-4)
