@@ -41,6 +41,10 @@ class ModelInputBuilder:
     openings: tuple[tuple[str, ...], ...] = ()
     closings: tuple[tuple[str, ...], ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_openings", _by_edge(self.openings, 0))
+        object.__setattr__(self, "_closings", _by_edge(self.closings, -1))
+
     @classmethod
     def from_file(cls, path: Path) -> "ModelInputBuilder":
         """Load ``rules/estilo.yaml``; a missing file means nothing is stripped, a malformed one is a ``ConfigError``."""
@@ -61,8 +65,8 @@ class ModelInputBuilder:
         """The message's word tokens (no punctuation or whitespace), courtesy at both ends removed."""
         words = tuple(compress(text.tokens, [not flags & (SPACE | PUNCT) for flags in text.flags]))
         start, end = 0, len(words)
-        start = _strip(words, start, end, self.openings, from_start=True)
-        end = _strip(words, start, end, self.closings, from_start=False)
+        start = _strip(words, start, end, self._openings, from_start=True)
+        end = _strip(words, start, end, self._closings, from_start=False)
         return words[start:end] if start < end else words
 
     def __call__(self, text: CleanText, rules: RuleResult) -> ModelInput:
@@ -70,21 +74,27 @@ class ModelInputBuilder:
         return ModelInput(self.words(text), fired)
 
 
-def _strip(words: tuple[str, ...], start: int, end: int, phrases, *, from_start: bool) -> int:
-    """Move ``start`` forward (or ``end`` back) past every formula found there; return the new position."""
-    moved = True
-    while moved and start < end:
-        moved = False
-        for phrase in phrases:
+def _strip(words: tuple[str, ...], start: int, end: int, phrases: dict, *, from_start: bool) -> int:
+    """Move ``start`` forward (or ``end`` back) past every formula found there; return the new position.
+    ``phrases`` maps the word a formula starts (or ends) with to its formulas, longest first."""
+    while start < end:
+        edge = words[start] if from_start else words[end - 1]
+        for phrase in phrases.get(edge, ()):
             n = len(phrase)
-            if n > end - start:
-                continue
-            if from_start and words[start:start + n] == phrase:
-                start += n
-                moved = True
+            if n <= end - start and (words[start:start + n] if from_start else words[end - n:end]) == phrase:
+                if from_start:
+                    start += n
+                else:
+                    end -= n
                 break
-            if not from_start and words[end - n:end] == phrase:
-                end -= n
-                moved = True
-                break
+        else:
+            break
     return start if from_start else end
+
+
+def _by_edge(phrases: tuple[tuple[str, ...], ...], index: int) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Formulas keyed by their first (``index`` 0) or last (-1) word, longest first."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        out.setdefault(phrase[index], []).append(phrase)
+    return {word: tuple(found) for word, found in out.items()}
