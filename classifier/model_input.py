@@ -27,6 +27,16 @@ class CourtesyFile(BaseModel):
     cierres: list[str] = []
 
 
+def read_courtesy(path: Path) -> CourtesyFile:
+    """``rules/estilo.yaml`` as written; a missing file holds no formulas, a malformed one is a ``ConfigError``."""
+    if not Path(path).exists():
+        return CourtesyFile()
+    try:
+        return CourtesyFile.model_validate(read_yaml(path) or {})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(path, exc)) from exc
+
+
 def _phrases(texts: list[str]) -> tuple[tuple[str, ...], ...]:
     """Folded token tuples, longest first (so "buenos dias" is taken before "buenos")."""
     nlp = spanish()
@@ -48,12 +58,7 @@ class ModelInputBuilder:
     @classmethod
     def from_file(cls, path: Path) -> "ModelInputBuilder":
         """Load ``rules/estilo.yaml``; a missing file means nothing is stripped, a malformed one is a ``ConfigError``."""
-        if not Path(path).exists():
-            return cls()
-        try:
-            spec = CourtesyFile.model_validate(read_yaml(path) or {})
-        except ValidationError as exc:
-            raise ConfigError(describe_validation(path, exc)) from exc
+        spec = read_courtesy(path)
         return cls(_phrases(spec.aperturas), _phrases(spec.cierres))
 
     @classmethod

@@ -56,11 +56,9 @@ def with_copies(rows: list[CorpusRow], settings_rules_dir: Path, params: dict) -
     if not n:
         return rows
     from classifier.augment import Restyler
-    from classifier.model_input import CourtesyFile
-    from classifier.yamlfile import read_yaml
+    from classifier.model_input import read_courtesy
 
-    path = Path(settings_rules_dir).parent / "estilo.yaml"
-    spec = CourtesyFile.model_validate(read_yaml(path) or {}) if path.exists() else CourtesyFile()
+    spec = read_courtesy(Path(settings_rules_dir).parent / "estilo.yaml")
     return rows + Restyler.from_courtesy(spec).copies(rows, n, seed=int(params.get("random_state") or 0))
 
 
