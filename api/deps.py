@@ -17,9 +17,12 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.group_commit import GroupCommit
+from api.metrics import record
+from api.session import COOKIE, session_agent
 from classifier.artefacts import load_model, read_manifest
 from classifier.errors import ModelError
-from classifier.service import Classifier
+from classifier.ingest import Message
+from classifier.pipeline import Classifier
 from classifier.settings import Settings
 from classifier.store.db import sessions
 
@@ -107,8 +110,6 @@ def check_key(request: Request, settings: Settings) -> None:
                        "Este servicio no tiene clave configurada (CLASSIFIER_API_KEY): el recurso está deshabilitado.")
     given = request.headers.get("x-api-key")
     if not given:
-        from api.routes.page import COOKIE, session_agent  # the review page's signed session cookie
-
         if session_agent(settings.api_key, request.cookies.get(COOKIE)) is not None:
             return
         raise ApiError(401, "api_key_missing", "Falta la cabecera X-API-Key.")
@@ -122,11 +123,29 @@ async def require_key(request: Request, settings: SettingsDep) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Scoring:
-    """What the classify endpoints need: the current classifier, where results go, and the settings."""
+    """What the classify endpoints need: the current classifier, the turn groups that score and store, and the
+    settings."""
 
     classifier: Classifier
-    store: GroupCommit
+    groups: GroupCommit
     settings: Settings
+
+    async def classify_and_store(self, messages: list[Message], extra: list[dict] | None = None) -> list[dict]:
+        """Stored results for messages already seen (same id), new classifications for the rest, in order, each
+        stored before it is returned, with ``duplicate`` saying which is which."""
+        known = self.groups.stored([m.id for m in messages if m.id])
+        out: list[dict | None] = [None] * len(messages)
+        todo = [i for i, m in enumerate(messages) if m.id not in known]
+        for i, m in enumerate(messages):
+            if m.id in known:
+                out[i] = {**known[m.id], "duplicate": True}
+        saved = await self.groups.classify_and_store(self.classifier, [messages[i] for i in todo],
+                                                     [extra[i] for i in todo] if extra else None)
+        for i, (stored, created) in zip(todo, saved):
+            out[i] = {**stored, "duplicate": not created}
+            if created:
+                record(stored)
+        return out  # type: ignore[return-value]
 
 
 async def scoring(request: Request) -> Scoring:

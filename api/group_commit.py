@@ -6,7 +6,7 @@ at a time over all of them (clean-up, then rules, then model, then deadlines) ke
 in the processor's caches, and writing their rows with one INSERT and one commit costs about as much as writing
 one. Every request still waits for its own rows to be committed before it answers, so nothing is acknowledged
 that is not stored; one request's failure is never another's. With one request at a time the group is that
-request alone.
+request alone. With ``CLASSIFIER_GROUP_COMMIT=false`` every request is its own group, with the same results.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
-from classifier.service import Classifier
+from classifier.pipeline import Classifier
 from classifier.store.db import engine_for
-from classifier.store.repository import PartialSave, find_by_message_ids, save_classifications
+from uuid6 import uuid7
+
+from classifier.store.repository import find_by_message_ids, save_classifications
 
 Item = tuple[Message, dict]
 Saved = tuple[dict, bool]
@@ -33,6 +35,7 @@ class _Pending:
     messages: list[Message]
     extra: list[dict] | None  # merged into each new result (e.g. the e-mail's received-at source)
     done: asyncio.Future
+    ids: list[str]  # each row's classification id, fixed before the first write: a retry tells its own rows apart
     results: list[dict] | None = None
 
     @property
@@ -42,11 +45,12 @@ class _Pending:
 
 class GroupCommit:
     """Collects the requests of one event-loop turn, scores their messages together and stores them in one
-    transaction (one per worker)."""
+    transaction (one per worker); with ``grouped`` off, each request alone, at once."""
 
-    def __init__(self, database_url: str, *, store_bodies: bool):
+    def __init__(self, database_url: str, *, store_bodies: bool, grouped: bool = True):
         self.database_url = database_url
         self.store_bodies = store_bodies
+        self.grouped = grouped
         self._waiting: list[_Pending] = []
 
     def stored(self, message_ids: Sequence[str]) -> dict[str, dict]:
@@ -56,21 +60,28 @@ class GroupCommit:
         with engine_for(self.database_url).connect() as conn:
             return find_by_message_ids(session=conn, message_ids=message_ids)
 
-    async def classify(self, classifier: Classifier, messages: Sequence[Message],
-                       extra: Sequence[dict] | None = None) -> list[Saved]:
-        """Score ``messages`` with those of the other requests of this turn, store them, and return each stored
-        result and whether it was new (an id stored before returns the earlier result)."""
+    async def classify_and_store(self, classifier: Classifier, messages: Sequence[Message],
+                                 extra: Sequence[dict] | None = None) -> list[Saved]:
+        """Score ``messages`` with ``classifier`` (with those of the other requests of this turn), store them, and
+        return each stored result and whether it was new (an id stored before returns the earlier result)."""
         if not messages:
             return []
         loop = asyncio.get_running_loop()
-        pending = _Pending(classifier, list(messages), list(extra) if extra is not None else None, loop.create_future())
-        if not self._waiting:  # the first of this turn: flush once the requests already running have added theirs
-            loop.call_soon(self._flush)
-        self._waiting.append(pending)
+        pending = _Pending(classifier, list(messages), list(extra) if extra is not None else None, loop.create_future(),
+                           [str(uuid7()) for _ in messages])
+        if not self.grouped:
+            self._run([pending])
+        else:
+            if not self._waiting:  # the first of this turn: flush once the requests already running have added theirs
+                loop.call_soon(self._flush)
+            self._waiting.append(pending)
         return await pending.done
 
     def _flush(self) -> None:
         group, self._waiting = self._waiting, []
+        self._run(group)
+
+    def _run(self, group: list[_Pending]) -> None:
         try:
             self._score_and_store(group)
         except BaseException:  # never leave a request waiting, whatever escaped (the loop logs it)
@@ -85,22 +96,12 @@ class GroupCommit:
             return
         try:
             saved = self._write([item for p in group for item in p.items])
-        except PartialSave as partial:  # rows stored one by one: each request from its own rows' outcomes
-            start = 0
-            for p in group:
-                mine, start = partial.outcomes[start:start + len(p.messages)], start + len(p.messages)
-                failed = [o for o in mine if isinstance(o, Exception)]
-                if failed:
-                    _settle(p.done, exc=failed[0])
-                else:
-                    _settle(p.done, result=mine)
-            return
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0].done, exc=exc)
                 return
-            for p in group:  # one request's failure is not the others': each on its own
-                try:
+            for p in group:  # one request's failure is not the others': each on its own (rows already committed
+                try:         # come back as new, by their classification ids)
                     _settle(p.done, result=self._write(p.items))
                 except Exception as alone:
                     _settle(p.done, exc=alone)
@@ -140,7 +141,8 @@ def _fill(part: list[_Pending]) -> None:
     start = 0
     for p in part:
         mine, start = scored[start:start + len(p.messages)], start + len(p.messages)
-        p.results = [{**c.as_dict(), **(p.extra[i] if p.extra else {})} for i, c in enumerate(mine)]
+        p.results = [{**c.as_dict(), **(p.extra[i] if p.extra else {}), "classification_id": p.ids[i]}
+                     for i, c in enumerate(mine)]
 
 
 def _settle(done: asyncio.Future, *, result=None, exc: BaseException | None = None) -> None:

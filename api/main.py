@@ -16,9 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import ApiError
 from api.group_commit import GroupCommit
 from api.guard import GuardMiddleware
+from api.messages import field_message
 from api.routes import classify, health, page, policy, review, sla
 from classifier.errors import ClassifierError, InputError
-from classifier.service import Classifier, settle
+from classifier.pipeline import Classifier
+from classifier.process import settle
 from classifier.settings import Settings, get_settings
 from classifier.store.db import start_checkpointer, upgrade
 
@@ -77,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.group_commit = GroupCommit(settings.database_url, store_bodies=settings.store_bodies)
+    app.state.group_commit = GroupCommit(settings.database_url, store_bodies=settings.store_bodies,
+                                          grouped=settings.group_commit)
     for router in (classify.router, sla.router, policy.router, review.router, page.router, health.router):
         app.include_router(router)
 
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fields = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-            message = err.get("msg", "invalid")
+            message = field_message(err)
             if err.get("type") == "json_invalid":
                 return _error(400, "invalid_json", f"El cuerpo no es JSON válido: {err.get('ctx', {}).get('error', '')}"
                               .strip(), request)

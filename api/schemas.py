@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from classifier.calendar import require_aware
 from classifier.ingest import ID_LENGTH
+from classifier.policy import PRIORITIES
 
-Priority = Literal["muy_alta", "alta", "media", "baja", "muy_baja"]
+Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
 
 EXAMPLE_MESSAGE = {
     "id": "<CAFx1234@mail.colegiosanmartin.edu.co>",
@@ -48,6 +49,8 @@ class MessageIn(BaseModel):
                                                            "el momento en que se recibe la petición.")
     customer_id: str | None = Field(None, max_length=128, description="Id del cliente en data/customers.yaml.")
     sender: str | None = Field(None, max_length=ID_LENGTH, description="Remitente; su dominio identifica al cliente.")
+    product: str | None = Field(None, max_length=64, description="Producto (ids en `GET /v1/policy`): decide si lo "
+                                                                 "atiende un distribuidor (POLÍTICA §5).")
 
     _check_aware = field_validator("received_at")(classmethod(lambda cls, v: _aware(v)))
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bench.report import Figure
-from classifier.service import load_policy_engine
+from classifier.config import load_policy_engine
 from classifier.settings import get_settings
 
 

@@ -15,7 +15,8 @@ from bench.report import Figure
 from classifier.clean import clean, spanish
 from classifier.corpus import load_rows
 from classifier.ingest import Message
-from classifier.service import Classifier, settle
+from classifier.pipeline import Classifier
+from classifier.process import settle
 from classifier.settings import get_settings
 
 

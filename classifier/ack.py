@@ -8,6 +8,7 @@ from functools import lru_cache
 from babel.dates import format_datetime
 
 from classifier.calendar import BusinessCalendar
+from classifier.policy import INCOMPLETE
 from classifier.sla import SlaResult
 
 LOCALE = "es_CO"
@@ -34,7 +35,7 @@ def _sentence(text: str) -> str:
 def acknowledgement(sla: SlaResult, calendar: BusinessCalendar, *, ask_details: bool = False) -> str:
     """Short text the gateway can send as is: priority, response deadline, and when service resumes; with
     ``ask_details`` (no request identified for sure, POLICY §1) it asks what is needed instead of naming a priority."""
-    if ask_details or sla.priority == "muy_baja":
+    if ask_details or sla.priority == INCOMPLETE:
         parts = ["Recibimos su mensaje. Para poder ayudarle, cuéntenos qué necesita o qué está fallando: el producto "
                  "o servicio, lo que intentaba hacer y, si aparece, el mensaje de error."]
     else:
@@ -43,8 +44,9 @@ def acknowledgement(sla: SlaResult, calendar: BusinessCalendar, *, ask_details: 
         parts.append(_sentence(f"Nuestro horario de atención se reanuda el {colombian(sla.service_starts)}"))
     if sla.response_due is not None:
         parts.append(_sentence(f"Le daremos respuesta a más tardar el {colombian(sla.response_due)}"))
-    else:
-        parts.append(sla.reason)
+    else:  # no committed deadline (payments pending): the agent sees the reason; the customer, a courteous next step
+        parts.append("Un asesor revisará su solicitud y se comunicará con usted para confirmar los tiempos de atención "
+                     "y el estado de su cuenta.")
     if sla.handled_by.kind == "distribuidor":
         channels = ", ".join(sla.handled_by.channels)
         parts.append(f"La atención la coordina {sla.handled_by.name}" + (f" ({channels})." if channels else "."))

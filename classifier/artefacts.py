@@ -52,7 +52,7 @@ class LoadedModel:
 
 
 def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, metrics: dict, params: dict,
-               promote: bool = True) -> dict:
+               promote: bool = True, keep_rejected: int | None = None) -> dict:
     """Write ``priority-<version>.joblib`` and ``.npz``; with ``promote`` make it current in ``manifest.json``.
     Earlier models are kept (``previous``, newest first) so ``model rollback`` can restore them."""
     import joblib  # training only: serving never imports it
@@ -82,7 +82,52 @@ def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, met
         previous = [manifest["current"], *manifest.get("previous", [])] if "current" in manifest else []
         manifest = {**manifest, "current": entry, "previous": previous}
     else:
-        manifest = {**manifest, "rejected": [entry, *manifest.get("rejected", [])]}
+        rejected = [entry, *manifest.get("rejected", [])]
+        kept = rejected if keep_rejected is None else rejected[:keep_rejected]
+        manifest = {**manifest, "rejected": kept}
+        write_manifest(models_dir, manifest)
+        for old in rejected[len(kept):]:  # refused candidates beyond the limit: their files go too
+            _remove_files(models_dir, old, manifest)
+        return entry
+    write_manifest(models_dir, manifest)
+    return entry
+
+
+def _entries(manifest: dict) -> list[tuple[str, dict]]:
+    """Every version the manifest names, with where: current, previous, rolled_back, rejected."""
+    out = [("current", manifest["current"])] if "current" in manifest else []
+    for key in ("previous", "rolled_back", "rejected"):
+        out += [(key, e) for e in manifest.get(key, [])]
+    return out
+
+
+def _remove_files(models_dir: Path, entry: dict, manifest: dict) -> None:
+    named = {e["artefact"] for _, e in _entries(manifest)} | {e["serving"]["artefact"] for _, e in _entries(manifest)
+                                                             if "serving" in e}
+    for name in (entry["artefact"], entry.get("serving", {}).get("artefact")):
+        if name and name not in named:
+            (Path(models_dir) / name).unlink(missing_ok=True)
+
+
+def list_models(models_dir: Path) -> list[tuple[str, dict]]:
+    """(status, entry) for every version, current first."""
+    return _entries(read_manifest(models_dir))
+
+
+def promote(models_dir: Path, version: str) -> dict:
+    """Make ``version`` (a previous, rolled-back or rejected one) current after checking its files; the current
+    one becomes previous, so nothing is lost and ``rollback`` undoes it."""
+    manifest = read_manifest(models_dir)
+    found = [(key, e) for key, e in _entries(manifest) if e["model_version"] == version]
+    if not found:
+        raise ModelError(f"no model version {version!r} in {Path(models_dir) / 'manifest.json'}: see `model list`")
+    key, entry = found[0]
+    if key == "current":
+        return entry
+    load_model(models_dir, entry)  # refuse an artefact that fails its check
+    rest = {k: [e for e in manifest.get(k, []) if e["model_version"] != version]
+            for k in ("previous", "rolled_back", "rejected")}
+    manifest = {**manifest, **rest, "current": entry, "previous": [manifest["current"], *rest["previous"]]}
     write_manifest(models_dir, manifest)
     return entry
 
@@ -132,6 +177,8 @@ def load_model(models_dir: Path, entry: dict | None = None) -> LoadedModel:
     if "serving" in entry:
         served = entry["serving"]
         return LoadedModel(ServingModel.load(_verified(models_dir, served["artefact"], served["sha256"])), entry)
+    if not versions_match(entry):
+        raise ModelError(Errors.M304.format(version=entry.get("model_version")))
     return LoadedModel(load_estimator(models_dir, entry), entry)
 
 

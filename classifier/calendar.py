@@ -327,9 +327,6 @@ class BusinessCalendar:
             out.append(Deadline(start, due, amount, self))
         return out
 
-    def add_minutes(self, start: datetime, minutes: float) -> Deadline:
-        return self.add(start, timedelta(minutes=minutes))
-
     def add_days(self, start: datetime, days: float) -> Deadline:
         """Add business days: N days are N × 8 business hours (POLICY §3, a decision)."""
         return self.add(start, business_days(days))

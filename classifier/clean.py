@@ -8,17 +8,22 @@ shown on the words the customer actually wrote. Folding is one character for one
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from bisect import bisect_right
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from operator import itemgetter
 
 import numpy as np
 import spacy
-from spacy.language import Language
 from spacy.attrs import ORTH
+from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
+
+from classifier.memo import BoundedMemo
 
 # Lines that start a quoted previous reply: everything from here to the end of the body is history.
 _REPLY_HEADER = re.compile(
@@ -103,20 +108,27 @@ def fold(text: str) -> str:
         return np.where(small, _FOLD_CODES[np.where(small, codes, 0)], codes).tobytes().decode("utf-32-le")
 
 
-@lru_cache(maxsize=1)
 def spanish() -> Language:
-    """The one blank Spanish pipeline every step shares (tokenizer only: sentences come from ``sentences``).
+    """The one blank Spanish pipeline every step shares (tokenizer only: sentences come from ``sentences``): the
+    ``Language`` of the process's ``Cleaner``, whose vocabulary the rules and the model input match on."""
+    return cleaner().nlp
+
+
+def _blank_spanish(chunk_cache: int) -> Language:
+    """A blank Spanish ``Language`` whose tokenizer is built with this project's settings (set here and nowhere else).
 
     Whitespace is dropped from the tokenizer's special cases: a line break is one token either way, but a
     special case in a text stops spaCy caching every later chunk of it, and every e-mail has line breaks. The
-    chunk cache is also larger than spaCy's 10,000 (the rule phrases alone fill that at start-up)."""
+    chunk cache (``chunk_cache`` chunks) is also larger than spaCy's 10,000 (the rule phrases alone fill that at
+    start-up); spaCy stops adding to it when full. Everything else is spaCy's stock Spanish tokenizer."""
     nlp = spacy.blank("es")
-    nlp.tokenizer.rules = {key: value for key, value in nlp.tokenizer.rules.items() if not key.isspace()}
-    nlp.tokenizer.max_cache_size = _TOKENIZER_CACHE
+    stock = nlp.tokenizer
+    nlp.tokenizer = Tokenizer(
+        nlp.vocab, rules={key: value for key, value in stock.rules.items() if not key.isspace()},
+        prefix_search=stock.prefix_search, suffix_search=stock.suffix_search, infix_finditer=stock.infix_finditer,
+        token_match=stock.token_match, url_match=stock.url_match, faster_heuristics=stock.faster_heuristics,
+        max_cache_size=chunk_cache)
     return nlp
-
-
-_TOKENIZER_CACHE = 100_000  # chunks (whitespace-separated pieces) remembered; about 10 MB when full
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ class CleanText:
     chunks: tuple[tuple[int, int, int], ...]  # (clean_start, original_start, length), sorted
     removed: tuple[str, ...]  # kinds of noise removed ("respuesta_citada", "firma", ...)
     truncated: bool
+    lexemes: Mapping[int, tuple[str, int, int]] = field(repr=False, compare=False)  # its cleaner's memo
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of the cleaned text to the original text."""
@@ -153,8 +166,8 @@ class CleanText:
 
     @cached_property
     def _lexemes(self) -> list[tuple[str, int, int]]:
-        """(text, flags, sentence role) per token, read once from the Doc through a per-process memo."""
-        return list(map(_LEXEME.__getitem__, self.doc.to_array(ORTH).tolist()))
+        """(text, flags, sentence role) per token, read once from the Doc through its cleaner's memo."""
+        return list(map(self.lexemes.__getitem__, self.doc.to_array(ORTH).tolist()))
 
     @cached_property
     def tokens(self) -> tuple[str, ...]:
@@ -194,32 +207,73 @@ _ENDS, _OPENS = 1, 2
 _TEXT_OF, _FLAGS_OF, _ROLE_OF = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
-class _Memo(dict):
-    """orth id → one lexeme property, computed once per distinct token (tokens repeat across messages)."""
+class Cleaner:
+    """``clean`` for one spaCy pipeline: its blank Spanish ``nlp`` (see ``_blank_spanish``) and the memo of its
+    tokens' text, flags and sentence role (tokens repeat across messages). The process shares one, ``cleaner()``;
+    another instance has its own ``Language`` and its own memo."""
 
-    def __init__(self, compute):
-        super().__init__()
-        self.compute = compute
+    def __init__(self, *, chunk_cache: int = 100_000, lexeme_memo: int = 500_000):
+        """``chunk_cache``: chunks (whitespace-separated pieces) the tokenizer remembers, about 10 MB when full;
+        ``lexeme_memo``: distinct tokens (orth ids) whose properties are remembered."""
+        self.nlp = _blank_spanish(chunk_cache)
+        self.lexemes: BoundedMemo[int, tuple[str, int, int]] = BoundedMemo(self._lexeme, lexeme_memo)
 
-    def __missing__(self, orth: int):
-        if len(self) > 500_000:
-            self.clear()
-        value = self[orth] = self.compute(orth)
-        return value
+    def _lexeme(self, orth: int) -> tuple[str, int, int]:
+        lexeme = self.nlp.vocab[orth]
+        token = lexeme.orth_
+        flags = PUNCT * lexeme.is_punct | SPACE * lexeme.is_space | NUMBER * lexeme.like_num
+        if token in (".", "!", "?", "…", "...") or "\n" in token:
+            role = _ENDS
+        else:
+            role = _OPENS if token in ("¿", "¡") else 0
+        return token, flags, role
+
+    def clean(self, subject: str, body: str, *, max_chars: int = 20000) -> CleanText:
+        """Drop quoted replies, forwarded headers, signatures, disclaimers and greetings; fold; tokenise once."""
+        subject = (subject or "").strip()
+        body = body or ""
+        original = f"{subject}\n{body}" if subject else body
+        truncated = len(original) > max_chars
+        offset = len(subject) + 1 if subject else 0
+        keep, removed = _noise_ranges(body[: max(max_chars - offset, 0)] if truncated else body)
+        pieces: list[str] = []
+        chunks: list[tuple[int, int, int]] = []
+        cursor = 0
+
+        def add(orig_start: int, text: str) -> None:
+            nonlocal cursor
+            if pieces:
+                pieces.append("\n")
+                cursor += 1
+            chunks.append((cursor, orig_start, len(text)))
+            pieces.append(text)
+            cursor += len(text)
+
+        if subject:
+            add(0, _strip_reply_prefix(subject))
+        for start, end in keep:
+            text = body[start:end].rstrip("\r\n")
+            add(offset + start, text)
+        text = "".join(pieces)
+        folded = fold(text)
+        doc = self.nlp.make_doc(folded)
+        return CleanText(original, len(subject), text, folded, doc, tuple(chunks), tuple(dict.fromkeys(removed)),
+                         truncated, self.lexemes)
 
 
-def _lexeme(orth: int) -> tuple[str, int, int]:
-    lexeme = spanish().vocab[orth]
-    token = lexeme.orth_
-    flags = PUNCT * lexeme.is_punct | SPACE * lexeme.is_space | NUMBER * lexeme.like_num
-    if token in (".", "!", "?", "…", "...") or "\n" in token:
-        role = _ENDS
-    else:
-        role = _OPENS if token in ("¿", "¡") else 0
-    return token, flags, role
+_CLEANER: Cleaner | None = None
+_CLEANER_LOCK = threading.Lock()
 
 
-_LEXEME = _Memo(_lexeme)
+def cleaner() -> Cleaner:
+    """The process's one ``Cleaner``, built on first use (under a lock, so every caller gets the same one: patterns
+    built on its vocabulary match the Docs ``clean`` makes)."""
+    global _CLEANER
+    if _CLEANER is None:
+        with _CLEANER_LOCK:
+            if _CLEANER is None:
+                _CLEANER = Cleaner()
+    return _CLEANER
 
 
 def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
@@ -287,36 +341,9 @@ def _looks_like_header_block(line: str) -> bool:
 
 
 def clean(subject: str, body: str, *, max_chars: int = 20000) -> CleanText:
-    """Drop quoted replies, forwarded headers, signatures, disclaimers and greetings; fold; tokenise once."""
-    subject = (subject or "").strip()
-    body = body or ""
-    original = f"{subject}\n{body}" if subject else body
-    truncated = len(original) > max_chars
-    offset = len(subject) + 1 if subject else 0
-    keep, removed = _noise_ranges(body[: max(max_chars - offset, 0)] if truncated else body)
-    pieces: list[str] = []
-    chunks: list[tuple[int, int, int]] = []
-    cursor = 0
-
-    def add(orig_start: int, text: str) -> None:
-        nonlocal cursor
-        if pieces:
-            pieces.append("\n")
-            cursor += 1
-        chunks.append((cursor, orig_start, len(text)))
-        pieces.append(text)
-        cursor += len(text)
-
-    if subject:
-        add(0, _strip_reply_prefix(subject))
-    for start, end in keep:
-        text = body[start:end].rstrip("\r\n")
-        add(offset + start, text)
-    text = "".join(pieces)
-    folded = fold(text)
-    doc = spanish().make_doc(folded)
-    return CleanText(original, len(subject), text, folded, doc, tuple(chunks), tuple(dict.fromkeys(removed)),
-                     truncated)
+    """Drop quoted replies, forwarded headers, signatures, disclaimers and greetings; fold; tokenise once (with the
+    process's ``cleaner()``)."""
+    return cleaner().clean(subject, body, max_chars=max_chars)
 
 
 def _strip_reply_prefix(subject: str) -> str:

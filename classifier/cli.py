@@ -15,7 +15,7 @@ from classifier.settings import get_settings
 def _sla(args: argparse.Namespace) -> int:
     from classifier.calendar import parse_instant
     from classifier.jsonl import run_lines
-    from classifier.service import load_policy_engine
+    from classifier.config import load_policy_engine
 
     engine = load_policy_engine(get_settings())
 
@@ -38,7 +38,7 @@ def _sla(args: argparse.Namespace) -> int:
 def _escalations(args: argparse.Namespace) -> int:
     from classifier.calendar import parse_instant
     from classifier.jsonl import run_lines
-    from classifier.service import load_policy_engine
+    from classifier.config import load_policy_engine
 
     engine = load_policy_engine(get_settings())
     now = parse_instant(args.now) if args.now else datetime.now(engine.calendar.tz)
@@ -61,7 +61,7 @@ def _escalations(args: argparse.Namespace) -> int:
 
 def _calendar(args: argparse.Namespace) -> int:
     from classifier.ical import calendar_feed
-    from classifier.service import load_policy_engine
+    from classifier.config import load_policy_engine
 
     engine = load_policy_engine(get_settings())
     start = date.fromisoformat(args.start) if args.start else datetime.now(engine.calendar.tz).date()
@@ -73,7 +73,9 @@ def _data_check(args: argparse.Namespace) -> int:
     from classifier.corpus import check_corpus, format_report
 
     path = Path(args.file) if args.file else get_settings().corpus_path
-    report = check_corpus(path, args.profile)
+    settings = get_settings()
+    report = check_corpus(path, args.profile,
+                          reference=settings.corpus_path if args.profile == "feedback" else None)
     print(format_report(report))
     return 0 if report.ok else 1
 
@@ -115,7 +117,8 @@ def _data_reference(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from classifier.ingest import message_from_dict
     from classifier.jsonl import error_line, read_lines
-    from classifier.service import Classifier, settle
+    from classifier.pipeline import Classifier
+    from classifier.process import settle
 
     classifier = Classifier.load(get_settings())
     settle()
@@ -163,15 +166,37 @@ def _train(args: argparse.Namespace) -> int:
 
     feedback = None
     if args.with_feedback:
-        report = check_corpus(Path(args.with_feedback), "feedback")
+        report = check_corpus(Path(args.with_feedback), "feedback", reference=get_settings().corpus_path)
         if not report.ok:
             print("feedback file rejected:\n" + "\n".join(f"  {p}" for p in report.problems), file=sys.stderr)
             return 1
         feedback = report.rows
     entry = train_and_save(get_settings(), data=Path(args.data) if args.data else None, feedback=feedback,
                            params={"random_state": args.seed}, progress=True, compare=bool(args.with_feedback))
-    print(json.dumps({k: entry[k] for k in ("model_version", "artefact", "metrics", "promoted", "compared_with")},
-                     ensure_ascii=False, indent=2))
+    print(json.dumps({k: entry[k] for k in ("model_version", "artefact", "metrics", "promoted", "compared_with",
+                                            "refused_because")}, ensure_ascii=False, indent=2))
+    if not entry["promoted"]:
+        print(f"candidate {entry['model_version']} NOT promoted: " + "; ".join(entry["refused_because"])
+              + ". The current model stays; `model promote VERSION` overrides.", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _model_list(args: argparse.Namespace) -> int:
+    from classifier.artefacts import list_models
+
+    for status, e in list_models(get_settings().models_dir):
+        m = e.get("metrics", {})
+        print(f"{status:12} {e['model_version']:28} trained {e.get('trained_at', '?'):25} "
+              f"macro-F1 {m.get('macro_f1', float('nan')):.4f}  muy_alta recall {m.get('recall_muy_alta', float('nan')):.4f}")
+    return 0
+
+
+def _model_promote(args: argparse.Namespace) -> int:
+    from classifier.artefacts import promote
+
+    entry = promote(get_settings().models_dir, args.version)
+    print(f"current model is now {entry['model_version']} (workers pick it up within seconds)")
     return 0
 
 
@@ -201,13 +226,12 @@ def _model_rollback(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from classifier.corpus import load_labelled, load_rows
-    from classifier.evaluation import (evaluate_prepared, grouped_cross_validation, leave_one_style_out,
-                                       plot_confusion, rules_report)
+    from classifier.evaluation import evaluate_prepared, plot_confusion, rules_report
     from classifier.model_input import ModelInputBuilder
     from classifier.rule_engine import RuleEngine
-    from classifier.service import load_policy_engine
+    from classifier.config import load_policy_engine
     from classifier.artefacts import load_model
-    from classifier.training import DEFAULT_PARAMS, prepare
+    from classifier.training import DEFAULT_PARAMS, grouped_cross_validation, leave_one_style_out, prepare
 
     settings = get_settings()
     rules = RuleEngine.from_dir(settings.rules_dir)
@@ -286,20 +310,20 @@ _GAP_LINES = (("macro-F1", "macro_f1", ".3f"), ("accuracy", "accuracy", ".3f"),
 
 
 def _print_table(columns: dict[str, dict]) -> None:
-    from classifier.corpus import LABELS
+    from classifier.policy import PRIORITIES
 
     width = max(16, *(len(name) + 2 for name in columns))
     print(f"{'':30}" + "".join(f"{name:>{width}}" for name in columns))
-    print(f"{'messages':30}" + "".join(f"{sum(c['per_class'][l]['support'] for l in LABELS):>{width}}"
+    print(f"{'messages':30}" + "".join(f"{sum(c['per_class'][l]['support'] for l in PRIORITIES):>{width}}"
                                        for c in columns.values()))
     for title, key, fmt in _GAP_LINES:
         print(f"{title:30}" + "".join(f"{format(c[key], fmt):>{width}}" for c in columns.values()))
-    for label in LABELS:
+    for label in PRIORITIES:
         print(f"{'F1 ' + label:30}" + "".join(f"{c['per_class'][label]['f1']:>{width}.3f}" for c in columns.values()))
 
 
 def _print_evaluation(report: dict) -> None:
-    from classifier.corpus import LABELS
+    from classifier.policy import PRIORITIES
 
     print(f"model {report['model_version']} on {report['rows']} messages")
     if "side_by_side" in report:
@@ -314,15 +338,15 @@ def _print_evaluation(report: dict) -> None:
     print(f"{'':14}" + "".join(f"{name:>16}" for name, _ in systems))
     print(f"{'macro-F1':14}" + "".join(f"{report[k]['macro_f1']:>16.4f}" for _, k in systems))
     print(f"{'accuracy':14}" + "".join(f"{report[k]['accuracy']:>16.4f}" for _, k in systems))
-    for label in LABELS:
+    for label in PRIORITIES:
         print(f"{'F1 ' + label:14}" + "".join(f"{report[k]['per_class'][label]['f1']:>16.4f}" for _, k in systems))
     combined = report["rules_plus_model"]
     print(f"review share {combined['review_share']:.3f}; accuracy on what was not sent to review "
           f"{combined['accuracy_not_reviewed']:.4f}; complete called muy_baja "
           f"{combined['complete_called_incomplete']:.1%}; failures called baja/muy_baja "
           f"{combined['failures_called_low']:.1%}; decided by {combined['source']}")
-    print("confusion matrix (rows labelled, columns predicted): " + " ".join(LABELS))
-    for label, row in zip(LABELS, combined["confusion_matrix"]["rows_truth_cols_predicted"]):
+    print("confusion matrix (rows labelled, columns predicted): " + " ".join(PRIORITIES))
+    for label, row in zip(PRIORITIES, combined["confusion_matrix"]["rows_truth_cols_predicted"]):
         print(f"  {label:10} " + " ".join(f"{v:>5}" for v in row))
     if "grouped_cv_train_split" in report:
         cv = report["grouped_cv_train_split"]
@@ -384,8 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="agents' corrections (GET /v1/feedback/export); promote only if not worse on the test split")
     p.set_defaults(func=_train)
 
-    model = sub.add_parser("model", help="model versions (rollback, export-serving)")
+    model = sub.add_parser("model", help="model versions (list, promote, rollback, export-serving)")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="MODEL_COMMAND")
+    p = model_sub.add_parser("list", help="every version: current, previous, rolled back, rejected, with metrics")
+    p.set_defaults(func=_model_list)
+    p = model_sub.add_parser("promote", help="make a listed version current (the current one becomes previous)")
+    p.add_argument("version")
+    p.set_defaults(func=_model_promote)
     p = model_sub.add_parser("rollback", help="make the previous model current again")
     p.set_defaults(func=_model_rollback)
     p = model_sub.add_parser("export-serving", help="write the serving .npz of versions saved without one")

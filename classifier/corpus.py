@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-LABELS = ("muy_alta", "alta", "media", "baja", "muy_baja")
+from classifier.policy import PRIORITIES
+
 IMPACTS = ("un_usuario", "grupo_menor_20", "grupo_20_o_mas", "varios_clientes", "desconocido")
 REQUEST_TYPES = ("incidente", "acceso", "queja", "sugerencia", "desarrollo", "consulta", "incompleto", "otro")
 PROFILES = ("corpus", "feedback")
@@ -43,7 +44,7 @@ class CorpusRow(BaseModel):
     channel: Literal["email", "chat"]
     subject: str
     body: str
-    label: Literal[LABELS]  # type: ignore[valid-type]
+    label: Literal[PRIORITIES]  # type: ignore[valid-type]
     impact: Literal[IMPACTS]  # type: ignore[valid-type]
     request_type: Literal[REQUEST_TYPES]  # type: ignore[valid-type]
     product: str = Field(min_length=1)
@@ -74,6 +75,7 @@ class CheckReport:
     rows: list[CorpusRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    contradicts_corpus: int | None = None  # feedback rows relabelling a corpus text (with a reference corpus)
 
     @property
     def ok(self) -> bool:
@@ -121,7 +123,7 @@ class LabelledMessage(BaseModel):
     channel: Literal["email", "chat"] = "chat"
     subject: str = ""
     body: str = ""
-    label: Literal[LABELS]  # type: ignore[valid-type]
+    label: Literal[PRIORITIES]  # type: ignore[valid-type]
     impact: Literal[IMPACTS] = "desconocido"  # type: ignore[valid-type]
     style: str | None = None
 
@@ -196,7 +198,7 @@ def label_shape(rows) -> dict[str, dict]:
     import numpy as np
 
     out = {}
-    for label in LABELS:
+    for label in PRIORITIES:
         mine = [r for r in rows if r.label == label]
         if not mine:
             continue
@@ -245,8 +247,20 @@ def near_duplicate_pairs(rows: list[CorpusRow]) -> list[tuple[int, int, float]]:
     return pairs
 
 
-def check_corpus(path: Path, profile: str = "corpus") -> CheckReport:
-    """Validate schema, values, ids, near-duplicates and split leakage; with ``corpus`` also size and balance."""
+MAX_CONTRADICTIONS = 0.10  # a feedback file relabelling more of the corpus's own texts than this is refused
+
+
+def contradictions(feedback: list[CorpusRow], corpus: list[CorpusRow]) -> list[tuple[CorpusRow, CorpusRow]]:
+    """(feedback row, corpus row) pairs with the same text (case, accents aside from punctuation) and another
+    label: an agent may correct the corpus, but many such rows are more likely a mistake or poisoning."""
+    labelled = {_normal(r.subject + " " + r.body): r for r in corpus}
+    return [(r, labelled[key]) for r in feedback
+            if (key := _normal(r.subject + " " + r.body)) in labelled and labelled[key].label != r.label]
+
+
+def check_corpus(path: Path, profile: str = "corpus", *, reference: Path | None = None) -> CheckReport:
+    """Validate schema, values, ids, near-duplicates and split leakage; with ``corpus`` also size and balance; with
+    ``feedback`` and a ``reference`` corpus, how many rows relabel the corpus's own texts."""
     report = CheckReport(str(path), profile)
     numbered, report.problems = read_corpus(path)
     rows = [r for _, r in numbered]
@@ -263,6 +277,15 @@ def check_corpus(path: Path, profile: str = "corpus") -> CheckReport:
                 report.problems.append(f"line {n}: source must be \"agent-feedback\" in a feedback export")
             if r.split != "train":
                 report.problems.append(f"line {n}: feedback rows go to the train split only")
+        if reference is not None and Path(reference).exists():
+            against = contradictions(rows, load_rows(Path(reference)))
+            share = len(against) / len(rows) if rows else 0.0
+            report.contradicts_corpus = len(against)
+            if len(against) > 5 and share > MAX_CONTRADICTIONS:
+                shown = ", ".join(f"{f.id} ({f.label}, corpus {c.id}: {c.label})" for f, c in against[:5])
+                report.problems.append(
+                    f"{len(against)} of {len(rows)} feedback rows ({share:.0%}, over {MAX_CONTRADICTIONS:.0%}) give "
+                    f"another label to a text the corpus labels: check them before training ({shown}, ...)")
     splits_of_group: dict[str, set[str]] = defaultdict(set)
     for r in rows:
         splits_of_group[r.group].add(r.split)
@@ -284,7 +307,7 @@ def check_corpus(path: Path, profile: str = "corpus") -> CheckReport:
     words = [len(r.body.split()) for r in rows]
     report.summary = {
         "rows": n,
-        "label": dict(sorted(labels.items(), key=lambda kv: LABELS.index(kv[0]))),
+        "label": dict(sorted(labels.items(), key=lambda kv: PRIORITIES.index(kv[0]))),
         "label_by_split": {s: dict(Counter(r.label for r in rows if r.split == s)) for s in ("train", "test")},
         "channel": dict(Counter(r.channel for r in rows)),
         "impact": dict(Counter(r.impact for r in rows).most_common()),
@@ -306,7 +329,7 @@ def check_corpus(path: Path, profile: str = "corpus") -> CheckReport:
         "style": {style: dict(Counter(r.label for r in rows if r.style == style)) for style in STYLES
                   if any(r.style == style for r in rows)},
         "outside_share": {label: round(sum(1 for r in rows if r.label == label and r.product.startswith(OUTSIDE_PREFIX))
-                                       / max(labels[label], 1), 4) for label in LABELS},
+                                       / max(labels[label], 1), 4) for label in PRIORITIES},
         "outside_domains": dict(Counter(r.product for r in rows if r.product.startswith(OUTSIDE_PREFIX)).most_common()),
         "shape": label_shape(rows),
         "shortcut_macro_f1": round(shortcut_score(rows), 4) if n else 0.0,
@@ -314,7 +337,7 @@ def check_corpus(path: Path, profile: str = "corpus") -> CheckReport:
     if profile == "corpus":
         if n < MIN_ROWS:
             report.problems.append(f"corpus: {n} rows, at least {MIN_ROWS} expected")
-        for label in LABELS:
+        for label in PRIORITIES:
             if labels[label] < MIN_PER_LABEL:
                 report.problems.append(f"corpus: label {label} has {labels[label]} rows, at least {MIN_PER_LABEL} expected")
         if test_share < MIN_TEST_SHARE:
@@ -336,7 +359,7 @@ def _balance_problems(rows: list[CorpusRow], numbered, summary: dict) -> list[st
     if missing:
         problems.append(f"corpus: {len(missing)} rows without a style (first on line {missing[0]})")
     for style, counts in summary["style"].items():
-        for label in LABELS:
+        for label in PRIORITIES:
             if counts.get(label, 0) < MIN_PER_LABEL_AND_STYLE:
                 problems.append(f"corpus: style {style} has {counts.get(label, 0)} {label} rows, "
                                 f"at least {MIN_PER_LABEL_AND_STYLE} expected")
@@ -376,10 +399,12 @@ def format_report(report: CheckReport) -> str:
     """Human-readable summary and problems, for stdout."""
     s = report.summary
     out = [f"{report.path} ({report.profile} profile): {s.get('rows', 0)} rows, {s.get('groups', 0)} groups"]
+    if report.contradicts_corpus is not None:
+        out.append(f"  relabel corpus texts: {report.contradicts_corpus}")
     if s:
         out.append("  label:        " + ", ".join(f"{k} {v}" for k, v in s["label"].items()))
         for split, counts in s["label_by_split"].items():
-            out.append(f"  {split + ':':13} " + ", ".join(f"{k} {counts.get(k, 0)}" for k in LABELS))
+            out.append(f"  {split + ':':13} " + ", ".join(f"{k} {counts.get(k, 0)}" for k in PRIORITIES))
         out.append(f"  test share:   {s['test_share']:.1%}")
         out.append("  channel:      " + ", ".join(f"{k} {v}" for k, v in s["channel"].items()))
         out.append("  impact:       " + ", ".join(f"{k} {v}" for k, v in s["impact"].items()))

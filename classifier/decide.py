@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from classifier.policy import DECISION_ORDER, DEFAULT_PRIORITY, FAILURES, INCOMPLETE
 from classifier.rule_engine import RuleResult
-
-INCOMPLETE = "muy_baja"
-DEFAULT_PRIORITY = "baja"  # POLICY §1: every complete message that fits no other label
-FAILURE_PRIORITIES = ("muy_alta", "alta")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +28,6 @@ class Decision:
     request_type: str
     asks_details: bool = False  # the acknowledgement asks the customer what is missing (POLICY §1, muy_baja)
 
-
-ORDER = ("muy_baja", "muy_alta", "alta", "media", "baja")  # the policy's decision order
 
 
 def model_view(probabilities: dict[str, float], request_type: str | None = None, *,
@@ -63,7 +58,7 @@ def decide(rules: RuleResult, model: ModelView | None, *, review_below: float, r
             return Decision(priority, "rule", rule_confidence, False, (), "incompleto", asks_details=True)
         confidence = rule_confidence
         if (model is not None and model.confidence >= model_raises_at and model.priority != INCOMPLETE
-                and ORDER.index(model.priority) < ORDER.index(priority)):
+                and DECISION_ORDER.index(model.priority) < DECISION_ORDER.index(priority)):
             reason = (f"Las reglas indican {priority} ({rules.deciding.rule_id}); el modelo, con "
                       f"{model.confidence:.0%} de confianza, ve un criterio anterior de la política: {model.priority}.")
             return Decision(model.priority, "model", round(model.confidence, 4), True, (reason,),
@@ -83,7 +78,7 @@ def decide(rules: RuleResult, model: ModelView | None, *, review_below: float, r
         if seen:
             live = [h for h in seen if h.suppressed_by is None]
             complete = {p: v for p, v in model.probabilities.items() if p != INCOMPLETE}
-            priority = min((h.priority for h in live), key=ORDER.index) if live else max(complete, key=complete.get)
+            priority = min((h.priority for h in live), key=DECISION_ORDER.index) if live else max(complete, key=complete.get)
             words = ", ".join(f"«{e.text}»" for h in seen[:2] for e in h.evidence[:1])
             reason = (f"El modelo ve el mensaje incompleto ({model.confidence:.0%}), pero se reconoce una solicitud o "
                       f"una falla ({words}): se propone {priority}; confirme la prioridad.")
@@ -104,5 +99,6 @@ def _low(model: ModelView, review_below: float) -> tuple[str, ...]:
 
 
 def _default_type(priority: str) -> str:
-    return {"muy_alta": "incidente", "alta": "incidente", "media": "consulta", "baja": "otro",
-            "muy_baja": "incompleto"}[priority]
+    if priority in FAILURES:
+        return "incidente"
+    return {INCOMPLETE: "incompleto", DEFAULT_PRIORITY: "otro"}.get(priority, "consulta")

@@ -21,6 +21,8 @@ class Errors:
             "refusing to load it. Retrain with `python -m classifier train`.")
     M302 = "no model manifest at {file}: train one with `python -m classifier train`."
     M303 = "model artefact {file} is missing: train one with `python -m classifier train`."
+    M304 = ("model {version} has no serving file and was saved by other library versions: the service does not "
+            "retrain on its own; run `python -m classifier train`.")
 
 
 class ClassifierError(Exception):

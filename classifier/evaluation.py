@@ -8,25 +8,25 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import GroupKFold
 
-from classifier.corpus import LABELS, CorpusRow
+from classifier.corpus import CorpusRow
 from classifier.decide import ModelView, decide, model_view
 from classifier.impact import ImpactResult
+from classifier.policy import DEFAULT_PRIORITY, FAILURES, INCOMPLETE, PRIORITIES
 from classifier.rule_engine import RuleResult
 from classifier.serving import ModelInput, ServingModel
 from classifier.text_model import PriorityModel
 
 
 def _metrics(truth: list[str], predicted: list[str], review: list[bool] | None = None) -> dict:
-    p, r, f, s = precision_recall_fscore_support(truth, predicted, labels=list(LABELS), zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(truth, predicted, labels=list(PRIORITIES), zero_division=0)
     out = {
-        "macro_f1": round(float(f1_score(truth, predicted, labels=list(LABELS), average="macro", zero_division=0)), 4),
+        "macro_f1": round(float(f1_score(truth, predicted, labels=list(PRIORITIES), average="macro", zero_division=0)), 4),
         "accuracy": round(float(np.mean([a == b for a, b in zip(truth, predicted)])), 4) if truth else 0.0,
         "per_class": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
-                            "f1": round(float(f[i]), 4), "support": int(s[i])} for i, lab in enumerate(LABELS)},
-        "confusion_matrix": {"labels": list(LABELS),
-                             "rows_truth_cols_predicted": confusion_matrix(truth, predicted, labels=list(LABELS)).tolist()},
+                            "f1": round(float(f[i]), 4), "support": int(s[i])} for i, lab in enumerate(PRIORITIES)},
+        "confusion_matrix": {"labels": list(PRIORITIES),
+                             "rows_truth_cols_predicted": confusion_matrix(truth, predicted, labels=list(PRIORITIES)).tolist()},
     }
     if review is not None:
         kept = [(a, b) for a, b, rv in zip(truth, predicted, review) if not rv]
@@ -39,9 +39,7 @@ def _metrics(truth: list[str], predicted: list[str], review: list[bool] | None =
     return out
 
 
-INCOMPLETE = "muy_baja"
-FAILURES = ("muy_alta", "alta")
-LOW = ("baja", "muy_baja")
+LOW = (DEFAULT_PRIORITY, INCOMPLETE)  # the two slowest priorities
 
 
 def _views(model: PriorityModel | ServingModel, inputs: list[ModelInput], *, incomplete_at: float) -> list[ModelView]:
@@ -113,25 +111,6 @@ def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[Corpu
     }
 
 
-def grouped_cross_validation(inputs: list[ModelInput], rows: list[CorpusRow], params: dict, *, folds: int = 5) -> dict:
-    """Macro-F1 over folds that keep every group whole, and the train–test gap."""
-    from classifier.training import fit_bundle
-
-    groups = [r.group for r in rows]
-    labels = np.array([r.label for r in rows])
-    scores, train_scores = [], []
-    for train_idx, test_idx in GroupKFold(n_splits=folds).split(inputs, labels, groups):
-        bundle = fit_bundle([inputs[i] for i in train_idx], [rows[i] for i in train_idx],
-                            {**params, "calibration_folds": 0})
-        model = bundle["priority"]
-        scores.append(f1_score(labels[test_idx], model.predict([inputs[i] for i in test_idx]), average="macro"))
-        train_scores.append(f1_score(labels[train_idx], model.predict([inputs[i] for i in train_idx]), average="macro"))
-    return {"folds": folds, "macro_f1_mean": round(float(np.mean(scores)), 4),
-            "macro_f1_std": round(float(np.std(scores)), 4),
-            "train_macro_f1_mean": round(float(np.mean(train_scores)), 4),
-            "gap": round(float(np.mean(train_scores) - np.mean(scores)), 4)}
-
-
 def plot_confusion(matrix: list[list[int]], path: Path, title: str) -> None:
     """Write the confusion matrix as a PNG (rows: labelled priority, columns: predicted)."""
     import matplotlib
@@ -142,8 +121,8 @@ def plot_confusion(matrix: list[list[int]], path: Path, title: str) -> None:
     data = np.array(matrix)
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     ax.imshow(data, cmap="Blues")
-    ax.set_xticks(range(len(LABELS)), LABELS, rotation=30, ha="right")
-    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set_xticks(range(len(PRIORITIES)), PRIORITIES, rotation=30, ha="right")
+    ax.set_yticks(range(len(PRIORITIES)), PRIORITIES)
     ax.set_xlabel("predicha")
     ax.set_ylabel("etiqueta")
     ax.set_title(title)
@@ -154,24 +133,3 @@ def plot_confusion(matrix: list[list[int]], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-def leave_one_style_out(rows: list[CorpusRow], rules, model_input, params: dict, *, rules_dir, decision,
-                        progress: bool = False) -> dict[str, dict]:
-    """Train on every style but one (with the same altered copies as ``train``) and test rules + model on that one:
-    the worst style says more about unseen traffic than an average over the styles the model has seen."""
-    from classifier.training import fit_bundle, prepare, with_copies
-
-    styles = sorted({r.style for r in rows if r.style})
-    out = {}
-    for style in styles:
-        if progress:
-            print(f"leave-one-style-out: {style}", file=sys.stderr)
-        train = [r for r in rows if r.style != style]
-        test = [r for r in rows if r.style == style]
-        fit_rows = with_copies(train, rules_dir, params)
-        prepared = prepare(fit_rows, rules, model_input)
-        model = fit_bundle([p[0] for p in prepared], fit_rows, params)["priority"]
-        report = evaluate_prepared(model, prepare(test, rules, model_input), test, decision=decision)
-        out[style] = report["rules_plus_model"]
-    return out

@@ -1,9 +1,9 @@
 """Serving-time scores of a fitted ``PriorityModel``: its TF-IDF features computed for a whole batch with array
 operations, and the linear heads applied block by block.
 
-Every distinct token gets an integer id once per process, with what the model needs of it: whether it is a word,
-its unigram column and its ``char_wb`` n-gram counts. A batch is then a few array operations over token ids
-(bigrams are pairs of ids looked up in a sorted table) instead of string joins and dict lookups per n-gram.
+Every distinct token gets an integer id once per scorer (its ``TokenTable``), with what the model needs of it:
+whether it is a word, its unigram column and its ``char_wb`` n-gram counts. A batch is then a few array operations
+over token ids (bigrams are pairs of ids looked up in a sorted table), not string joins and dict lookups per n-gram.
 One message (the API's case) skips the token ids: each of its column occurrences is one row of the combined
 weight table (``_one``). Both paths equal scikit-learn's ``transform`` (tested), without its per-call overhead.
 """
@@ -11,13 +11,14 @@ weight table (``_one``). Both paths equal scikit-learn's ``transform`` (tested),
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from itertools import chain, compress
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
-_MAX_TOKENS = 400_000  # distinct tokens remembered before the table starts over
-_MAX_SINGLE_TOKENS = 100_000  # tokens whose char columns the single-message path keeps (~20 MB at most)
+from classifier.memo import BoundedMemo
+
 _SHIFT = np.int64(32)
 
 
@@ -45,7 +46,7 @@ class _Growing:
 class _TokenIds(dict):
     """token → id; a missing token is added to the table on first sight."""
 
-    def __init__(self, table: "BatchScorer"):
+    def __init__(self, table: "TokenTable"):
         super().__init__()
         self.table = table
 
@@ -53,28 +54,77 @@ class _TokenIds(dict):
         return self.table._add(token)
 
 
-class _CharColumns(dict):
-    """token → its char n-gram columns (offset past the word columns), one entry per occurrence in the token."""
+class TokenTable:
+    """Token → integer id (``ids[token]``, a new token added on first sight), and per id, as arrays the batch path
+    indexes: word or not, unigram column (−1 when none) and char n-gram counts; plus the vocabulary's bigrams as
+    sorted pairs of ids. Bounded between batches: ``make_room`` starts it over past ``max_size`` tokens (ids must
+    hold while a batch is read, so one batch may take it past the bound until the next call)."""
 
-    def __init__(self, table: "BatchScorer"):
-        super().__init__()
-        self.table = table
+    def __init__(self, vocabulary: dict[str, int], analyzer: Callable[[str], list[str]], char_vocab: dict[str, int],
+                 is_word: Callable[[str], bool], max_size: int):
+        self.vocabulary, self.analyzer, self.char_vocab, self.is_word = vocabulary, analyzer, char_vocab, is_word
+        self.max_size = max_size
+        self._fill()
 
-    def __missing__(self, token: str) -> np.ndarray:
-        if len(self) >= _MAX_SINGLE_TOKENS:
-            self.clear()
-        vocabulary, offset = self.table.char_vocab, self.table.word_width
-        found = [offset + j for j in map(vocabulary.get, self.table.analyzer(token)) if j is not None]
-        columns = self[token] = np.array(found, dtype=np.int32)
-        return columns
+    def make_room(self) -> None:
+        """Start the table over if it holds more than ``max_size`` tokens (call it between batches only)."""
+        if len(self.ids) > self.max_size:
+            self._fill()
+
+    def _fill(self) -> None:
+        """An empty table, then the vocabulary's own tokens (unigrams and both halves of every bigram)."""
+        self.ids = _TokenIds(self)
+        self.word_flag = _Growing(bool)
+        self.unigram = _Growing(np.int64)
+        self.offsets = _Growing(np.int64)
+        self.offsets.extend([0])
+        self.gram_cols = _Growing(np.int32, 1 << 16)
+        self.gram_counts = _Growing(np.float32, 1 << 16)
+        keys, cols = [], []
+        for term, col in self.vocabulary.items():
+            parts = term.split(" ")
+            if len(parts) == 1:
+                token_id = self.ids[term]  # first: adding the token may grow ``unigram.data``
+                self.unigram.data[token_id] = col
+            elif len(parts) == 2:
+                keys.append((self.ids[parts[0]] << 32) | self.ids[parts[1]])
+                cols.append(col)
+        order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+        self.bigram_keys = np.asarray(keys, dtype=np.int64)[order]
+        self.bigram_cols = np.asarray(cols, dtype=np.int64)[order]
+
+    def _add(self, token: str) -> int:
+        token_id = len(self.ids)
+        grams: dict[int, int] = {}
+        for gram in self.analyzer(token):
+            j = self.char_vocab.get(gram)
+            if j is not None:
+                grams[j] = grams.get(j, 0) + 1
+        self.gram_cols.extend(list(grams.keys()))
+        self.gram_counts.extend(list(grams.values()))
+        self.offsets.extend([self.gram_cols.size])
+        self.word_flag.extend([self.is_word(token)])
+        self.unigram.extend([-1])
+        self.ids[token] = token_id
+        return token_id
+
+    def char_counts(self, width: int) -> csr_matrix:
+        """(tokens × char columns) n-gram counts of every token in the table."""
+        return csr_matrix((self.gram_counts.view(), self.gram_cols.view(), self.offsets.view()),
+                          shape=(self.offsets.size - 1, width))
 
 
 class BatchScorer:
-    """Scores of the priority and request-type heads for a batch of ``ModelInput`` (one row per message)."""
+    """Scores of the priority and request-type heads for a batch of ``ModelInput`` (one row per message).
 
-    def __init__(self, model, is_word, rule_prefix: str):
-        """``model``: a ``ServingModel`` (vocabularies, idf, heads' weights and its ``char_analyzer``)."""
-        self.is_word_fn = is_word
+    It owns its memos, bounded here: the batch path's ``TokenTable`` (``max_tokens`` tokens, checked between
+    batches), and for the single-message path each token's char columns and its word-or-not flag
+    (``max_single_tokens`` tokens each, ~20 MB at most for the columns)."""
+
+    def __init__(self, model, is_word: Callable[[str], bool], rule_prefix: str, *, max_tokens: int = 400_000,
+                 max_single_tokens: int = 100_000):
+        """``model``: a ``ServingModel`` (vocabularies, idf, heads' weights and its ``char_analyzer``);
+        ``is_word``: whether a token is a word (what word n-grams are made of), memoised here."""
         self.rule_prefix = rule_prefix
         self.analyzer = model.char_analyzer
         self.char_vocab = model.char_vocabulary
@@ -96,70 +146,42 @@ class BatchScorer:
         self.word_table, self.char_table = self.table[: self.word_width], self.table[self.word_width:]
         self.seen = np.zeros(len(self.table))  # occurrences per column while one message is scored (kept all zero)
         self.intercept = np.concatenate(intercepts).astype(np.float64)
-        self.lock = threading.Lock()
-        self._vocabulary = words
-        self._reset()
-
-    def _reset(self) -> None:
-        self.ids = _TokenIds(self)
-        self.word_flag = _Growing(bool)
-        self.unigram = _Growing(np.int64)
-        self.offsets = _Growing(np.int64)
-        self.offsets.extend([0])
-        self.gram_cols = _Growing(np.int32, 1 << 16)
-        self.gram_counts = _Growing(np.float32, 1 << 16)
         self.rule_cols: dict[str, int] = {}
         self.unigram_of: dict[str, int] = {}
         self.bigram_of: dict[tuple[str, str], int] = {}
-        self.char_columns = _CharColumns(self)
-        keys, cols = [], []
-        for term, col in self._vocabulary.items():
+        for term, col in words.items():
             if term.startswith(self.rule_prefix):
                 self.rule_cols[term] = col
             parts = term.split(" ")
             if len(parts) == 1:
-                token_id = self.ids[term]
-                self.unigram.data[token_id] = col
                 self.unigram_of[term] = col
             elif len(parts) == 2:
-                keys.append((self.ids[parts[0]] << 32) | self.ids[parts[1]])
-                cols.append(col)
                 self.bigram_of[(parts[0], parts[1])] = col
             else:
                 raise ValueError("the fast path knows word unigrams and bigrams only")
-        order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
-        self.bigram_keys = np.asarray(keys, dtype=np.int64)[order]
-        self.bigram_cols = np.asarray(cols, dtype=np.int64)[order]
+        self.lock = threading.Lock()  # the token table and ``seen`` are written while a batch is read
+        self.tokens = TokenTable(words, self.analyzer, self.char_vocab, is_word, max_tokens)
+        self.char_columns: BoundedMemo[str, np.ndarray] = BoundedMemo(self._char_columns, max_single_tokens)
+        self.is_word: BoundedMemo[str, bool] = BoundedMemo(is_word, max_single_tokens)
 
-    def _add(self, token: str) -> int:
-        token_id = len(self.ids)
-        grams: dict[int, int] = {}
-        for gram in self.analyzer(token):
-            j = self.char_vocab.get(gram)
-            if j is not None:
-                grams[j] = grams.get(j, 0) + 1
-        self.gram_cols.extend(list(grams.keys()))
-        self.gram_counts.extend(list(grams.values()))
-        self.offsets.extend([self.gram_cols.size])
-        self.word_flag.extend([self.is_word_fn(token)])
-        self.unigram.extend([-1])
-        self.ids[token] = token_id
-        return token_id
+    def _char_columns(self, token: str) -> np.ndarray:
+        """A token's char n-gram columns (offset past the word columns), one entry per occurrence in the token."""
+        vocabulary, offset = self.char_vocab, self.word_width
+        return np.array([offset + j for j in map(vocabulary.get, self.analyzer(token)) if j is not None],
+                        dtype=np.int32)
 
     def scores(self, X) -> np.ndarray:
         """(messages × heads) linear scores: priority classes first, then request types."""
         with self.lock:  # the token table grows while a batch is read; one batch at a time
-            if len(self.ids) > _MAX_TOKENS:
-                self._reset()
             if len(X) == 1:
                 return self._one(X[0])[None, :]
+            self.tokens.make_room()
             lengths = np.fromiter(map(len, (x.tokens for x in X)), dtype=np.int64, count=len(X))
-            ids = np.fromiter(map(self.ids.__getitem__, chain.from_iterable(x.tokens for x in X)), dtype=np.int64,
-                              count=int(lengths.sum()))
+            ids = np.fromiter(map(self.tokens.ids.__getitem__, chain.from_iterable(x.tokens for x in X)),
+                              dtype=np.int64, count=int(lengths.sum()))
             indptr = np.zeros(len(X) + 1, dtype=np.int64)
             np.cumsum(lengths, out=indptr[1:])
-            table = csr_matrix((self.gram_counts.view(), self.gram_cols.view(), self.offsets.view()),
-                               shape=(self.offsets.size - 1, self.char_width))
+            table = self.tokens.char_counts(self.char_width)
             docs = csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr), shape=(len(X), table.shape[0]))
             chars = _tfidf(docs @ table, self.char_table[:, 0])
             words = _tfidf(self._word_counts(X, ids, lengths), self.word_table[:, 0])
@@ -172,7 +194,7 @@ class BatchScorer:
         A column seen ``c`` times has TF-IDF value ``(1 + ln c)·idf``; each of its occurrences carries a ``1/c``
         share of it, so sums over occurrences equal sums over columns and nothing needs de-duplicating."""
         tokens = item.tokens
-        plain = list(compress(tokens, map(self.is_word_fn, tokens)))
+        plain = list(compress(tokens, map(self.is_word.__getitem__, tokens)))
         words = [c for c in chain(map(self.unigram_of.get, plain), map(self.bigram_of.get, zip(plain, plain[1:])),
                                   (self.rule_cols.get(self.rule_prefix + r) for r in item.rules)) if c is not None]
         columns = np.concatenate([np.array(words, dtype=np.int32), *map(self.char_columns.__getitem__, tokens)])
@@ -195,17 +217,18 @@ class BatchScorer:
 
     def _word_counts(self, X, ids, lengths):
         rows = np.repeat(np.arange(len(X), dtype=np.int64), lengths)
-        keep = self.word_flag.view()[ids]
+        table = self.tokens
+        keep = table.word_flag.view()[ids]
         plain, plain_rows = ids[keep], rows[keep]
-        cols = self.unigram.view()[plain]
+        cols = table.unigram.view()[plain]
         found_rows, found_cols = [plain_rows[cols >= 0]], [cols[cols >= 0]]
-        if len(plain) > 1 and len(self.bigram_keys):
+        if len(plain) > 1 and len(table.bigram_keys):
             same = plain_rows[1:] == plain_rows[:-1]
             keys = ((plain[:-1] << _SHIFT) | plain[1:])[same]
-            at = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
-            hit = self.bigram_keys[at] == keys
+            at = np.minimum(np.searchsorted(table.bigram_keys, keys), len(table.bigram_keys) - 1)
+            hit = table.bigram_keys[at] == keys
             found_rows.append(plain_rows[:-1][same][hit])
-            found_cols.append(self.bigram_cols[at[hit]])
+            found_cols.append(table.bigram_cols[at[hit]])
         rule_rows, rule_cols = [], []
         for i, item in enumerate(X):
             for rule in item.rules:

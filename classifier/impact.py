@@ -107,12 +107,15 @@ class ImpactFinder:
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
         words = clean.tokens
-        candidates = [i for i, (w, flags) in enumerate(zip(words, clean.flags)) if flags & NUMBER or w in _UNITS]
+        candidates = [i for i, (w, flags) in enumerate(zip(words, clean.flags))
+                      if flags & NUMBER or w in _UNITS or w[-1:] == "%"]
         numbers = _numbers(words, candidates)
         for i, (value, end) in numbers.items():
-            if end < len(words) and (words[end] == "%" or words[end:end + 2] == ("por", "ciento")):
+            glued = words[i].endswith("%")  # "50%" is one token
+            if glued or end < len(words) and (words[end] == "%" or words[end:end + 2] == ("por", "ciento")):
                 if 0 < value <= 100:
-                    return self._share(value, " ".join(words[i:end + 1]), f"{value:g} % de los usuarios")
+                    return self._share(value, " ".join(words[i:end if glued else end + 1]),
+                                       f"{value:g} % de los usuarios")
         for i, (part, end) in numbers.items():
             total = _total_after(words, numbers, end)
             if total is None:
@@ -164,10 +167,12 @@ def _numbers(words: tuple[str, ...], candidates: list[int]) -> dict[int, tuple[f
             continue
         w = words[i]
         if w[:1].isdigit():
-            value = parse_number(w)
+            value = parse_number(w[:-1] if w.endswith("%") else w)
             if value is not None:
                 out[i] = (value, i + 1)
         elif w in _UNITS:
+            if words[i + 1:i + 2] == ("total",):  # "un total de 40": the total, not a part of one
+                continue
             if i + 2 < len(words) and words[i + 1] == "y" and words[i + 2] in _UNITS:
                 out[i] = (float(_UNITS[w] + _UNITS[words[i + 2]]), i + 3)
                 skip = i + 2
@@ -194,12 +199,16 @@ def _total_after(words: tuple[str, ...], numbers: dict, end: int) -> tuple[float
 
 
 def _total_before(words: tuple[str, ...], numbers: dict, i: int) -> tuple[float, int] | None:
-    """ "de las 80 familias …, 6" → (80, index of "de") when the part follows a comma."""
-    if i < 2 or words[i - 1] not in (",", "a", "en", "solo") or (words[i - 1] != "," and words[i - 2] != ","):
+    """ "de las 80 familias …, 6" or "un total de 40 usuarios y a 12" → (80, index of "de" or "un") when the part
+    starts a new clause (after a comma, "y" or "pero")."""
+    if i < 2 or words[i - 1] not in (",", "a", "en", "solo") or (
+            words[i - 1] != "," and words[i - 2] not in (",", "y", "pero")):
         return None
     for k in range(i - 2, max(i - 18, -1), -1):
         if k in numbers and k >= 2 and words[k - 1] in _DETERMINERS and words[k - 2] == "de":
             return numbers[k][0], k - 2
+        if k in numbers and k >= 3 and words[k - 3:k] == ("un", "total", "de"):
+            return numbers[k][0], k - 3
         if words[k] in (".", ";", ":"):
             return None
     return None

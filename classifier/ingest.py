@@ -30,6 +30,7 @@ class Message:
     received_at: datetime | None = None
     customer_id: str | None = None
     sender: str | None = None
+    product: str | None = None  # one of the policy's products, when the gateway knows it (distributor routing)
 
     def __post_init__(self) -> None:
         """Text as every store and encoder can hold it, whichever way the message came in (JSON, e-mail, command
@@ -196,8 +197,8 @@ def message_from_rfc822(raw: bytes, *, received_at: datetime | None = None,
         body, fmt = "\n".join(html_to_text(h) for h in html), "html"
     else:
         body, fmt = "", "none"
-    if not subject.strip() and not body.strip():
-        raise InputError("subject and body are both empty: there is nothing to classify")
+    # No subject and no text (only an attachment, or nothing) is still a customer's e-mail: it is classified, as
+    # POLICY §1 says, muy_baja, and the acknowledgement asks what they need.
     when, source = _received(msg, received_at, gateway_received)
     sender = _fit_address(parseaddr(_header(msg, "from"))[1] or None)
     message_id = _fit(_header(msg, "message-id").strip().strip("<>") or None)

@@ -4,7 +4,9 @@ spaCy's ``Matcher`` tries every pattern at every token and evaluates ``IN`` list
 patterns cost a millisecond on an e-mail. Most rule patterns are only alternatives of words (``LOWER`` with
 ``IN``, optional tokens): those become phrases for the ``PhraseMatcher`` (a hash lookup, whatever their
 number). A pattern with one gap (``{"OP": "{,4}"}``) becomes a window between two phrase sets. Anything
-else (``LIKE_NUM``, ``REGEX``…) stays with the ``Matcher``. Rule authors keep writing spaCy patterns.
+else (``LIKE_NUM``, ``REGEX``…) stays with the ``Matcher``. Rule authors keep writing spaCy patterns and get
+the Matcher's spans (tests/classifier/test_patterns.py), with two additions: a final ``{IS_PUNCT: true}`` is
+also met by the end of the message, and given the sentences a window never crosses one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from classifier.clean import fold, spanish
 MAX_PHRASES = 4000
 _GAP = re.compile(r"^\{0?,(\d+)\}$")
 _STRING_KEYS = {"LOWER", "NORM", "TEXT", "ORTH"}
+_AT_END = "\x1fend"  # Matcher key suffix: a pattern's words before its final {IS_PUNCT: true}, kept at the end
 
 
 def fold_pattern(pattern: Any) -> Any:
@@ -74,14 +77,22 @@ def expand(pattern: list[dict]) -> list[tuple[str, ...]] | None:
     return [s for s in dict.fromkeys(seqs) if s]
 
 
+def _side(tokens: list[dict]) -> list[tuple[str, ...]] | None:
+    """The phrases one side of a window stands for; None when not plain alternatives or when every token is
+    optional (the side may then match no word, which a phrase set cannot say)."""
+    if all(token.get("OP") == "?" for token in tokens):
+        return None
+    return expand(tokens)
+
+
 def _gap(token: dict) -> tuple[int, bool, frozenset[str]] | None:
     """A gap token ``{OP: "{,N}"}`` with optional IS_PUNCT false / LOWER NOT_IN: (N, no punctuation, stop words)."""
     match = _GAP.match(str(token.get("OP", "")))
     if not match:
         return None
     keys = set(token) - {"OP"}
-    if not keys <= {"IS_PUNCT", "LOWER"}:
-        return None
+    if not keys <= {"IS_PUNCT", "LOWER"} or token.get("IS_PUNCT", False) is not False:
+        return None  # {IS_PUNCT: true} gaps (punctuation only) stay with the Matcher
     no_punct = token.get("IS_PUNCT") is False
     stop: frozenset[str] = frozenset()
     if "LOWER" in token:
@@ -170,15 +181,15 @@ class CompiledPatterns:
         gaps = [i for i, t in enumerate(pattern) if _gap(t) is not None]
         if len(gaps) == 1 and 0 < gaps[0] < len(pattern) - 1:
             i = gaps[0]
-            left, right = expand(pattern[:i]), expand(pattern[i + 1:])
+            left, right = _side(pattern[:i]), _side(pattern[i + 1:])
             if left is not None and right is not None:
                 self._add_window(key, left, right, *_gap(pattern[i]))
                 return
         singles = [i for i, t in enumerate(pattern) if _single(t) is not None]
         if not gaps and len(singles) == 1:
             i = singles[0]
-            left = expand(pattern[:i]) if i > 0 else []
-            right = expand(pattern[i + 1:]) if i < len(pattern) - 1 else []
+            left = _side(pattern[:i]) if i > 0 else []
+            right = _side(pattern[i + 1:]) if i < len(pattern) - 1 else []
             if left is not None and right is not None and (left or right):
                 self._window_id += 1
                 wkey = f"{key}\x1fw{self._window_id}"
@@ -192,7 +203,7 @@ class CompiledPatterns:
                 return
         if not gaps and all(_alternatives(t) is not None for t in pattern):
             # Too many alternatives for one phrase set: two adjacent phrase sets (a window with no gap).
-            splits = [(expand(pattern[:k]), expand(pattern[k:])) for k in range(1, len(pattern))]
+            splits = [(_side(pattern[:k]), _side(pattern[k:])) for k in range(1, len(pattern))]
             splits = [(a, b) for a, b in splits if a is not None and b is not None]
             if splits:
                 left, right = min(splits, key=lambda ab: max(len(ab[0]), len(ab[1])))
@@ -200,6 +211,8 @@ class CompiledPatterns:
                 return
         self.matcher.add(key, [pattern])
         self.matcher_patterns += 1
+        if len(pattern) > 1 and _single(pattern[-1]) == "punct":  # the end of the message closes it, as in windows
+            self.matcher.add(key + _AT_END, [pattern[:-1]])
 
     def _add_window(self, key: str, left, right, gap: int, no_punct: bool, stop: frozenset[str]) -> None:
         self._window_id += 1
@@ -219,7 +232,11 @@ class CompiledPatterns:
             found[strings[match_id]].append((start, end))
         if self.matcher_patterns:
             for match_id, start, end in self.matcher(doc):
-                found[strings[match_id]].append((start, end))
+                name = strings[match_id]
+                if not name.endswith(_AT_END):
+                    found[name].append((start, end))
+                elif end == len(doc):
+                    found[name[:-len(_AT_END)]].append((start, end))
         for key, w, left_key, right_key in self.windows:
             lefts = found.pop(left_key, None)
             rights = found.pop(right_key, None)
@@ -235,7 +252,6 @@ class CompiledPatterns:
                     if (a_end <= b_start <= a_end + w.gap and self._gap_ok(doc, a_end, b_start, w)
                             and (sentences is None or sentences[a_start] == sentences[b_start])):
                         found[key].append((a_start, b_end))
-                        break
         return {k: v for k, v in found.items() if v and "\x1f" not in k}
 
     @staticmethod
@@ -249,8 +265,10 @@ class CompiledPatterns:
 
         if w.has_left and w.has_right:
             if lefts and rights:
-                starts = {b_start: b_end for b_start, b_end in rights}
-                out.extend((a, starts[e + 1]) for a, e in lefts if e + 1 in starts and fits(e))
+                ends = defaultdict(list)  # right phrases by start: several when a right token is optional
+                for b_start, b_end in rights:
+                    ends[b_start].append(b_end)
+                out.extend((a, b_end) for a, e in lefts if fits(e) for b_end in ends.get(e + 1, ()))
         elif w.has_left and lefts:
             out.extend((a, e + 1) for a, e in lefts if fits(e))
             if w.kind == "punct":  # the end of the message closes a phrase like a full stop

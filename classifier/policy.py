@@ -12,6 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from classifier.yamlfile import load_model
 
+# The five priorities of POLICY §1, most urgent first: the one list every other module, the API schema and the
+# review page import.
+PRIORITIES = ("muy_alta", "alta", "media", "baja", "muy_baja")
+INCOMPLETE = "muy_baja"  # no request can be identified
+DEFAULT_PRIORITY = "baja"  # every complete message that fits no other label
+FAILURES = ("muy_alta", "alta")  # a product fails or access is lost: impact scope is reported
+DECISION_ORDER = (INCOMPLETE,) + tuple(p for p in PRIORITIES if p != INCOMPLETE)  # muy_baja first, baja last
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
@@ -58,6 +66,11 @@ class PriorityConfig(_Strict):
     name: str
     response_days: float = Field(gt=0)
     solution_days: float = Field(gt=0)
+
+
+class ProductConfig(_Strict):
+    id: str = Field(pattern=r"^[a-z_]+$")
+    name: str
 
 
 class HolidayAdd(_Strict):
@@ -159,13 +172,23 @@ class DecisionConfig(_Strict):
     max_chars: int = Field(20000, ge=100)
 
 
+class RetrainingConfig(_Strict):
+    """When a model retrained from agents' corrections may replace the current one."""
+
+    max_macro_f1_drop: float = Field(0.0, ge=0, le=1)
+    max_recall_drop: float = Field(0.01, ge=0, le=1)  # recall of the most urgent priority (POLICY §1: muy_alta)
+    keep_rejected: int = Field(3, ge=0)
+
+
 class Policy(_Strict):
     """Everything in ``rules/policy.yaml``."""
 
     priorities: list[PriorityConfig] = Field(min_length=2)
+    products: list[ProductConfig] = []
     calendar: CalendarConfig
     support: SupportConfig = SupportConfig()
     decision: DecisionConfig = DecisionConfig()
+    retraining: RetrainingConfig = RetrainingConfig()
 
     @field_validator("priorities")
     @classmethod
@@ -174,7 +197,14 @@ class Policy(_Strict):
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ValueError(f"priority labels repeated: {', '.join(dupes)}")
+        if tuple(labels) != PRIORITIES:
+            raise ValueError(f"priorities must be {', '.join(PRIORITIES)}, in this order (POLICY §1); "
+                             f"got {', '.join(labels)}")
         return value
+
+    @property
+    def product_ids(self) -> list[str]:
+        return [p.id for p in self.products]
 
     @property
     def labels(self) -> list[str]:

@@ -11,7 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import classification_report, f1_score
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
-from classifier.corpus import LABELS, CorpusRow
+from classifier.corpus import CorpusRow
+from classifier.policy import PRIORITIES
 
 
 def reference_pipeline():
@@ -33,5 +34,5 @@ def evaluate_reference(rows: list[CorpusRow], held_out: list[CorpusRow] | None =
         "train": len(train),
         "test": len(test),
         "macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4),
-        "report": classification_report(truth, predicted, labels=list(LABELS), digits=3, zero_division=0),
+        "report": classification_report(truth, predicted, labels=list(PRIORITIES), digits=3, zero_division=0),
     }

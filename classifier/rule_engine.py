@@ -20,10 +20,10 @@ from classifier.clean import CleanText, fold, spanish
 from classifier.errors import ConfigError, Errors
 from classifier.impact import ImpactFinder, ImpactResult
 from classifier.patterns import CompiledPatterns, fold_pattern
+from classifier.policy import DECISION_ORDER, FAILURES, PRIORITIES
 from classifier.yamlfile import describe_validation, read_yaml
 
 _HAS_LETTER = re.compile(r"[^\W\d_]")
-PRIORITIES = ("muy_baja", "muy_alta", "alta", "media", "baja")  # the policy's decision order
 REQUEST_TYPES = ("incidente", "acceso", "queja", "sugerencia", "desarrollo", "consulta", "incompleto", "otro")
 CONTEXT_KINDS = ("negacion", "hipotetico", "resuelto")
 _STRING_KEYS = {"LOWER", "NORM", "TEXT", "ORTH", "LEMMA"}
@@ -42,7 +42,7 @@ class RuleSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9_]+$")
-    priority: Literal["muy_alta", "alta", "media", "baja", "muy_baja"]
+    priority: Literal[PRIORITIES]  # type: ignore[valid-type]
     description: str = Field(min_length=5)
     request_type: Literal[REQUEST_TYPES] | None = None  # type: ignore[valid-type]
     kind: Literal["patrones", "incompleto"] = "patrones"
@@ -51,6 +51,7 @@ class RuleSpec(BaseModel):
     patterns: list[Pattern] = []
     filler: list[str] = []
     max_content_words: int = 0
+    yields_to: list[str] = []  # an "incompleto" rule does not fire when one of these rules did (thanks, a closure)
     examples: Examples = Examples()
 
 
@@ -214,6 +215,11 @@ class RuleEngine:
                     continue
                 seen[spec.id] = path
                 rules.append(Rule(spec, path, frozenset(fold(w) for w in spec.filler)))
+        for rule in rules:
+            for other in rule.spec.yields_to:
+                if other not in seen:
+                    problems.append(Errors.C102.format(file=rule.source, path=f"\"{rule.spec.id}\" > yields_to",
+                                                       reason=f"no rule has the id {other!r}"))
         base = rules_dir.parent
         context = None
         try:
@@ -265,13 +271,15 @@ class RuleEngine:
         field_name, f_start = clean.field_of(o_start)
         return Evidence(clean.original[o_start:o_end], f_start, f_start + (o_end - o_start), field_name)
 
-    def _incomplete(self, rule: Rule, clean: CleanText, *, others: bool) -> RuleHit | None:
+    def _incomplete(self, rule: Rule, clean: CleanText, *, others: list[RuleHit]) -> RuleHit | None:
         """Too little content to identify a request: only filler words, or a few content words and no other rule.
 
         Words that only fill (greetings, "ayuda", "no funciona", "ver adjunto") never identify a request, so a
         message made of them is incomplete even when a rule fired on them ("sale un error").
         """
         if others and any(w not in rule.filler for w in clean.tokens if w.isalpha()):
+            return None
+        if any(h.rule_id in rule.spec.yields_to for h in others):
             return None
         content = []
         for w, flags in zip(clean.tokens, clean.flags):
@@ -308,31 +316,17 @@ class RuleEngine:
                                           spec.decisive, tuple(dead), reason))
         for rule in self.rules.values():
             if rule.spec.kind == "incompleto":
-                hit = self._incomplete(rule, clean, others=bool(hits))
+                hit = self._incomplete(rule, clean, others=hits)
                 if hit:
                     hits.append(hit)
-        hits.sort(key=lambda h: (PRIORITIES.index(h.priority), h.rule_id))
+        hits.sort(key=lambda h: (DECISION_ORDER.index(h.priority), h.rule_id))
         deciding = next((h for h in hits if h.decisive), None)
         priority = deciding.priority if deciding else None
-        failure = any(h.priority in ("muy_alta", "alta") and h.request_type in ("incidente", "acceso")
+        failure = any(h.priority in FAILURES and h.request_type in ("incidente", "acceso")
                       for h in hits)
         impact = self.impact.find(clean) if failure or priority is None else None
         request_type = deciding.request_type if deciding else None
         return RuleResult(tuple(hits), tuple(suppressed), priority, deciding, impact, request_type)
-
-    def check_examples(self, clean_fn) -> list[str]:
-        """Run every rule's own examples; return one line per failure."""
-        failures = []
-        for rule in self.rules.values():
-            for text in rule.spec.examples.match:
-                result = self.match(clean_fn(text))
-                if rule.spec.id not in result.fired_ids:
-                    failures.append(f"{rule.spec.id}: should match {text!r}")
-            for text in rule.spec.examples.no_match:
-                result = self.match(clean_fn(text))
-                if rule.spec.id in result.fired_ids:
-                    failures.append(f"{rule.spec.id}: should not match {text!r}")
-        return failures
 
 
 def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

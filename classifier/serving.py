@@ -12,6 +12,7 @@ import math
 import re
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import compress
 from pathlib import Path
@@ -20,10 +21,10 @@ import numpy as np
 
 from classifier.errors import ModelError
 from classifier.features import BatchScorer
+from classifier.policy import INCOMPLETE
 
 RULE_PREFIX = "regla__"
 FORMAT = 2  # 2: the incomplete-or-not gate and the head's own classes; 1 is still read
-INCOMPLETE = "muy_baja"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +42,15 @@ class ModelInput:
 _WORDISH = re.compile(r"\w")
 
 
-class _WordMemo(dict):
-    """token → has a letter or digit, memoised (tokens repeat across messages, and a dict hit is C speed)."""
-
-    def __missing__(self, token: str) -> bool:
-        if len(self) > 500_000:
-            self.clear()
-        found = self[token] = _WORDISH.search(token) is not None
-        return found
+def is_word(token: str) -> bool:
+    """Whether a token has a letter, digit or underscore: a word, not punctuation or a symbol (scorers memoise it)."""
+    return _WORDISH.search(token) is not None
 
 
-IS_WORD = _WordMemo()
-
-
-def plain_words(item: ModelInput) -> list[str]:
-    """The tokens that are words (not punctuation or symbols): what word n-grams are made of."""
-    return list(compress(item.tokens, map(IS_WORD.__getitem__, item.tokens)))
+def plain_words(item: ModelInput, word: Callable[[str], bool] = is_word) -> list[str]:
+    """The tokens that are words (not punctuation or symbols): what word n-grams are made of. ``word``: ``is_word``
+    or a caller's memo of it (``BoundedMemo(is_word, n).__getitem__``)."""
+    return list(compress(item.tokens, map(word, item.tokens)))
 
 
 def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -175,7 +169,7 @@ class ServingModel(LinearHeads):
     head_classes_: np.ndarray | None = None  # the priority head's classes (all of ``classes_`` without a gate)
     gate_coef_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     gate_intercept_: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    _scorer: BatchScorer | None = field(default=None, repr=False)
+    _scorer: BatchScorer | None = field(default=None, repr=False)  # built on first use; owns the scoring memos
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -190,7 +184,7 @@ class ServingModel(LinearHeads):
         if self._scorer is None:
             with self._lock:
                 if self._scorer is None:
-                    self._scorer = BatchScorer(self, IS_WORD.__getitem__, RULE_PREFIX)
+                    self._scorer = BatchScorer(self, is_word, RULE_PREFIX)
         return self._scorer.scores(X)
 
     # ------------------------------------------------------------------------------------------ the file

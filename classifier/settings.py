@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     log_bodies: bool = Field(False, description="Log message bodies (off: Ley 1581 de 2012).")
     api_key: str | None = Field(None, description="Key for feedback, review, exports, reload and customer data.")
     classify_require_key: bool = Field(False, description="Also require the key on the classify endpoints.")
+    group_commit: bool = Field(True, description="Score and store the requests of one event-loop turn together "
+                                                   "(false: each request alone; the results are the same).")
     max_body_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body accepted.")
     batch_limit: int = Field(1000, ge=1, description="Most messages in one batch request.")
     max_json_depth: int = Field(32, ge=2, description="Deepest JSON nesting accepted.")

@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from classifier.serving import INCOMPLETE, RULE_PREFIX, LinearHeads, ModelInput, ServingModel, plain_words
+from classifier.policy import INCOMPLETE
+from classifier.serving import RULE_PREFIX, LinearHeads, ModelInput, ServingModel, plain_words
 
 
 def _char_text(item: ModelInput) -> str:

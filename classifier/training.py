@@ -7,15 +7,20 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GroupKFold
 from tqdm import tqdm
 
+from classifier.artefacts import load_model, read_manifest, save_model
 from classifier.clean import clean
+from classifier.config import load_policy_engine
 from classifier.corpus import CorpusRow, load_rows
 from classifier.errors import ModelError
+from classifier.evaluation import evaluate_prepared
 from classifier.model_input import ModelInputBuilder
 from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
-from classifier.artefacts import save_model
 from classifier.serving import ModelInput
 from classifier.text_model import PriorityModel
 
@@ -90,13 +95,9 @@ def train_and_save(settings: Settings, *, data: Path | None = None, feedback: li
                    params: dict | None = None, progress: bool = False, compare: bool = False) -> dict:
     """Train on the train split (plus agents' corrections), score on the test split and save.
 
-    With ``compare`` the current model is scored on the same test rows and the candidate is promoted only when
-    its macro-F1 is not worse; otherwise the candidate is kept as rejected and the current model stays.
+    With ``compare`` the current model is scored on the same test rows and the candidate is promoted only within
+    the policy's ``retraining`` limits (macro-F1 and muy_alta recall); otherwise it is kept as rejected.
     """
-    from classifier.evaluation import evaluate_prepared
-    from classifier.service import load_policy_engine
-    from classifier.artefacts import load_model, read_manifest
-
     params = {**DEFAULT_PARAMS, **(params or {})}
     rows = load_rows(data or settings.corpus_path)
     train_rows, merge = merge_feedback(rows, feedback or [])
@@ -106,7 +107,8 @@ def train_and_save(settings: Settings, *, data: Path | None = None, feedback: li
     fit_rows = with_copies(train_rows, settings.rules_dir, params)
     prepared_train = prepare(fit_rows, rules, model_input, progress=progress)
     bundle = fit_bundle([p[0] for p in prepared_train], fit_rows, params)
-    decision = load_policy_engine(settings).policy.decision
+    policy = load_policy_engine(settings).policy
+    decision = policy.decision
     prepared_test = prepare(test_rows, rules, model_input, progress=progress)
 
     def summary_of(model) -> dict:
@@ -117,15 +119,64 @@ def train_and_save(settings: Settings, *, data: Path | None = None, feedback: li
 
     summary = {**summary_of(bundle["priority"]), "test_rows": len(test_rows), "train_rows": len(train_rows),
                **merge}
-    promote, current = True, None
+    promote, current, refused = True, None, []
     if compare:
         try:
             current_entry = read_manifest(settings.models_dir)["current"]
             current = {"model_version": current_entry["model_version"],
                        **summary_of(load_model(settings.models_dir, current_entry).model)}
-            promote = summary["macro_f1"] >= current["macro_f1"]
+            refused = promotion_refusals(summary, current, policy.retraining)
+            promote = not refused
         except ModelError:
             current = None
     entry = save_model(settings.models_dir, bundle, training_data_sha256=data_hash(train_rows), metrics=summary,
-                       params=params, promote=promote)
-    return {**entry, "promoted": promote, "compared_with": current}
+                       params=params, promote=promote, keep_rejected=policy.retraining.keep_rejected)
+    return {**entry, "promoted": promote, "compared_with": current, "refused_because": refused}
+
+
+def promotion_refusals(candidate: dict, current: dict, gate) -> list[str]:
+    """Why ``candidate`` may not replace ``current`` (empty: it may), by the policy's ``retraining`` limits."""
+    out = []
+    if candidate["macro_f1"] < current["macro_f1"] - gate.max_macro_f1_drop:
+        out.append(f"macro-F1 {candidate['macro_f1']:.4f} < {current['macro_f1']:.4f} (current)"
+                   + (f" - {gate.max_macro_f1_drop}" if gate.max_macro_f1_drop else ""))
+    if candidate["recall_muy_alta"] < current["recall_muy_alta"] - gate.max_recall_drop:
+        out.append(f"muy_alta recall {candidate['recall_muy_alta']:.4f} < {current['recall_muy_alta']:.4f} "
+                   f"(current) - {gate.max_recall_drop}")
+    return out
+
+
+def grouped_cross_validation(inputs: list[ModelInput], rows: list[CorpusRow], params: dict, *, folds: int = 5) -> dict:
+    """Macro-F1 over folds that keep every group whole, and the train–test gap."""
+    groups = [r.group for r in rows]
+    labels = np.array([r.label for r in rows])
+    scores, train_scores = [], []
+    for train_idx, test_idx in GroupKFold(n_splits=folds).split(inputs, labels, groups):
+        bundle = fit_bundle([inputs[i] for i in train_idx], [rows[i] for i in train_idx],
+                            {**params, "calibration_folds": 0})
+        model = bundle["priority"]
+        scores.append(f1_score(labels[test_idx], model.predict([inputs[i] for i in test_idx]), average="macro"))
+        train_scores.append(f1_score(labels[train_idx], model.predict([inputs[i] for i in train_idx]), average="macro"))
+    return {"folds": folds, "macro_f1_mean": round(float(np.mean(scores)), 4),
+            "macro_f1_std": round(float(np.std(scores)), 4),
+            "train_macro_f1_mean": round(float(np.mean(train_scores)), 4),
+            "gap": round(float(np.mean(train_scores) - np.mean(scores)), 4)}
+
+
+def leave_one_style_out(rows: list[CorpusRow], rules, model_input, params: dict, *, rules_dir, decision,
+                        progress: bool = False) -> dict[str, dict]:
+    """Train on every style but one (with the same altered copies as ``train``) and test rules + model on that one:
+    the worst style says more about unseen traffic than an average over the styles the model has seen."""
+    styles = sorted({r.style for r in rows if r.style})
+    out = {}
+    for style in styles:
+        if progress:
+            print(f"leave-one-style-out: {style}", file=sys.stderr)
+        train = [r for r in rows if r.style != style]
+        test = [r for r in rows if r.style == style]
+        fit_rows = with_copies(train, rules_dir, params)
+        prepared = prepare(fit_rows, rules, model_input)
+        model = fit_bundle([p[0] for p in prepared], fit_rows, params)["priority"]
+        report = evaluate_prepared(model, prepare(test, rules, model_input), test, decision=decision)
+        out[style] = report["rules_plus_model"]
+    return out

@@ -10,7 +10,7 @@ import pytest
 
 from classifier.calendar import BusinessCalendar
 from classifier.policy import load_policy
-from classifier.service import load_policy_engine
+from classifier.config import load_policy_engine
 from classifier.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from api.deps import ApiError, Scoring, ScoringDep
-from api.metrics import record
+from api.messages import field_message
 from api.schemas import BatchIn, BatchOut, ClassificationOut, ErrorOut, MessageIn
 from classifier.calendar import parse_instant
 from classifier.errors import InputError
@@ -19,38 +19,21 @@ ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": Err
           415: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
 
 
-def to_message(item: MessageIn, now: datetime) -> Message:
+def to_message(item: MessageIn, now: datetime, products: list[str]) -> Message:
     if not item.subject.strip() and not item.body.strip():
-        raise InputError("subject and body are both empty: there is nothing to classify")
+        raise InputError("el asunto y el cuerpo están vacíos: no hay nada que clasificar")
+    if item.product is not None and item.product not in products:
+        raise InputError(f"producto desconocido {item.product!r}: use uno de {', '.join(products)}")
     return Message((item.id or "").strip() or None, item.channel, item.subject, item.body, item.received_at or now,
-                   item.customer_id, item.sender)
-
-
-async def classify_and_store(scoring: Scoring, messages: list[Message], extra: list[dict] | None = None) -> list[dict]:
-    """Stored results for messages already seen (same id), new classifications for the rest, in order; the new
-    ones are scored and stored with those of the other requests of this event-loop turn (``GroupCommit``)."""
-    known = scoring.store.stored([m.id for m in messages if m.id])
-    out: list[dict | None] = [None] * len(messages)
-    todo: list[int] = []
-    for i, m in enumerate(messages):
-        if m.id in known:
-            out[i] = {**known[m.id], "duplicate": True}
-        else:
-            todo.append(i)
-    saved = await scoring.store.classify(scoring.classifier, [messages[i] for i in todo],
-                                         [extra[i] for i in todo] if extra else None)
-    for i, (stored, created) in zip(todo, saved):
-        out[i] = {**stored, "duplicate": not created}
-        if created:
-            record(stored)
-    return out  # type: ignore[return-value]
+                   item.customer_id, item.sender, item.product)
 
 
 @router.post("/classify", response_model=ClassificationOut, responses=ERRORS,
              summary="Clasificar un mensaje", description="Prioridad, razones, impacto y plazos de un mensaje.")
 async def classify(item: MessageIn, scoring: ScoringDep) -> dict:
     now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
-    return (await classify_and_store(scoring, [to_message(item, now)]))[0]
+    products = scoring.classifier.policy_engine.policy.product_ids
+    return (await scoring.classify_and_store([to_message(item, now, products)]))[0]
 
 
 @router.post("/classify/batch", response_model=BatchOut, responses=ERRORS,
@@ -62,21 +45,22 @@ async def classify_batch(batch: BatchIn, scoring: ScoringDep) -> dict:
     if len(batch.messages) > limit:
         raise ApiError(413, "batch_too_large", f"El lote tiene {len(batch.messages)} mensajes; el límite es {limit}.")
     now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
+    products = scoring.classifier.policy_engine.policy.product_ids
     results: list[dict | None] = [None] * len(batch.messages)
     valid: list[tuple[int, Message]] = []
     for i, raw in enumerate(batch.messages):
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         try:
-            valid.append((i, to_message(MessageIn.model_validate(raw), now)))
+            valid.append((i, to_message(MessageIn.model_validate(raw), now, products)))
         except ValidationError as exc:
-            fields = [{"field": ".".join(str(p) for p in e["loc"]) or "item", "message": e["msg"]}
+            fields = [{"field": ".".join(str(p) for p in e["loc"]) or "item", "message": field_message(e)}
                       for e in exc.errors()]
             results[i] = {"index": i, "id": storable(raw_id) if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": "Mensaje inválido.", "fields": fields}}
         except InputError as exc:
             results[i] = {"index": i, "id": storable(raw_id) if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": str(exc), "fields": []}}
-    stored = await classify_and_store(scoring, [m for _, m in valid])
+    stored = await scoring.classify_and_store([m for _, m in valid])
     for (i, _), result in zip(valid, stored):
         results[i] = result
     return {"results": results}
@@ -104,4 +88,4 @@ async def classify_email(request: Request, scoring: ScoringDep,
         message = Message(message.id, message.channel, message.subject, message.body, now, message.customer_id,
                           message.sender)
     extra = [{"received_at_source": parsed.received_source, "attachments": parsed.attachments}]
-    return (await classify_and_store(scoring, [message], extra))[0]
+    return (await scoring.classify_and_store([message], extra))[0]

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1", tags=["política"])
 
 
 @router.get("/policy", summary="Política vigente",
-            description="Prioridades, tablas de tiempos, horario y excepciones de calendario próximas.")
+            description="Prioridades, productos, tablas de tiempos, horario y excepciones de calendario próximas.")
 async def policy(classifier: ClassifierDep, days: int = Query(120, ge=1, le=730)) -> dict:
     engine = classifier.policy_engine
     cal = engine.calendar
@@ -20,6 +20,7 @@ async def policy(classifier: ClassifierDep, days: int = Query(120, ge=1, le=730)
     found = cal.upcoming_exceptions(today, days)
     return {
         "priorities": [p.model_dump() for p in engine.policy.priorities],
+        "products": [p.model_dump() for p in engine.policy.products],
         "time_zone": engine.policy.calendar.time_zone,
         "weekly_hours": engine.policy.calendar.weekly_hours,
         "business_day_hours": 8,

@@ -13,12 +13,12 @@ from api.deps import ApiError, ClassifierDep, SessionDep, reload_model, require_
 from api.schemas import ErrorOut, FeedbackIn, FeedbackOut, ReviewPage
 from classifier.calendar import parse_instant
 from classifier.errors import ModelError
+from classifier.policy import FAILURES, INCOMPLETE
 from classifier.store.repository import (DecisionConflict, get_classification, open_tickets, quality,
                                          record_decision, review_queue, reviewed)
 
 router = APIRouter(prefix="/v1", tags=["revisión"], dependencies=[Depends(require_key)])
 KEYED = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-FAILURES = ("muy_alta", "alta")
 
 
 @router.post("/feedback", response_model=FeedbackOut, responses={**KEYED, 404: {"model": ErrorOut},
@@ -76,7 +76,7 @@ async def review(session: SessionDep,
 
 @router.get("/feedback/export", responses={**KEYED, 200: {"content": {"application/x-ndjson": {}}}},
             summary="Mensajes revisados en el formato del corpus (JSON Lines)",
-            description="label = prioridad del agente, source = agent-feedback, group = id de la clasificación, "
+            description="label = prioridad que el agente aceptó o eligió (una escalación no es una etiqueta), source = agent-feedback, group = id de la clasificación, "
                         "split = train. Pasa `python -m classifier data check --profile feedback`.")
 async def export(session: SessionDep) -> StreamingResponse:
     lines = []
@@ -92,7 +92,7 @@ async def export(session: SessionDep) -> StreamingResponse:
             "body": row.body or "",
             "label": label,
             "impact": result.get("impact", "desconocido") if label in FAILURES else "desconocido",
-            "request_type": "incompleto" if label == "muy_baja" else result.get("request_type", "otro"),
+            "request_type": "incompleto" if label == INCOMPLETE else result.get("request_type", "otro"),
             "product": "general",
             "source": "agent-feedback",
             "group": row.id,

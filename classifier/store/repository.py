@@ -53,7 +53,8 @@ def get_classification(*, session: Session, classification_id: str) -> Classific
 
 
 def _row(message: Message, result: dict, store_body: bool) -> dict:
-    classification_id = str(uuid7())  # time-ordered: new rows go to the last page of the primary-key index
+    # time-ordered: new rows go to the last page of the primary-key index
+    classification_id = result.get("classification_id") or str(uuid7())
     return dict(
         id=classification_id,
         message_id=message.id,
@@ -75,21 +76,12 @@ def _row(message: Message, result: dict, store_body: bool) -> dict:
     )
 
 
-class PartialSave(Exception):
-    """Rows stored one by one, some committed before another failed: each row's outcome in order, ``(result,
-    created)`` or the exception it raised, so that a committed row is not later taken for an earlier copy."""
-
-    def __init__(self, outcomes: list):
-        super().__init__(f"{sum(isinstance(o, Exception) for o in outcomes)} of {len(outcomes)} rows not stored")
-        self.outcomes = outcomes
-
-
 def save_classifications(*, session: Session | Connection, items: Sequence[tuple[Message, dict]],
                          store_body: bool = True) -> list[tuple[dict, bool]]:
     """Store results in one transaction (one INSERT, one commit); each comes back with its ``classification_id``
     and whether it was created. A message id already stored, or twice among ``items``, makes the batch fall back
-    to one transaction per row, and that row answers with the stored result (``created`` False); a row failing
-    then for another reason raises ``PartialSave`` with every row's outcome."""
+    to one transaction per row, and that row answers with the stored result (``created`` False, unless the stored
+    row is this very one: a result that carries its ``classification_id`` can be written again safely)."""
     rows = [_row(message, result, store_body) for message, result in items]
     if not rows:
         return []
@@ -99,21 +91,19 @@ def save_classifications(*, session: Session | Connection, items: Sequence[tuple
     except IntegrityError:  # the same message id stored before, meanwhile or twice here
         session.rollback()
         if len(rows) > 1:
-            outcomes: list[tuple[dict, bool] | Exception] = []
+            out = []
             for item in items:
                 try:
-                    outcomes.append(save_classifications(session=session, items=[item], store_body=store_body)[0])
-                except Exception as exc:  # a value the database refuses, the connection lost...: this row only
+                    out.extend(save_classifications(session=session, items=[item], store_body=store_body))
+                except Exception:
                     session.rollback()
-                    outcomes.append(exc)
-            if any(isinstance(o, Exception) for o in outcomes):
-                raise PartialSave(outcomes)
-            return outcomes  # type: ignore[return-value]
-        message = items[0][0]
-        existing = find_by_message_id(session=session, message_id=message.id) if message.id else None
+                    raise
+            return out
+        existing = find_by_message_id(session=session, message_id=rows[0]["message_id"]) if rows[0]["message_id"] \
+            else None
         if existing is None:
             raise
-        return [(existing, False)]
+        return [(existing, existing.get("classification_id") == rows[0]["id"])]
     return [(row["result"], True) for row in rows]
 
 
@@ -174,13 +164,21 @@ def review_queue(*, session: Session, needs_review: bool | None, order: str, lim
     return list(session.scalars(query.limit(limit).offset(offset))), int(total or 0)
 
 
+LABELLING = ("accept", "change")  # decisions that say how a message should be classified; escalation does not
+
+
 def reviewed(*, session: Session) -> list[tuple[ClassificationRow, DecisionRow]]:
-    """Every classification with its current decision, oldest first (for the feedback export)."""
+    """Every classification an agent labelled, with the latest decision that labels it (accept or change), oldest
+    first: the feedback export. An escalation raises a ticket's priority for handling (POLICY §6); it says nothing
+    about how the message should have been classified, so it is never a label."""
     query = (select(ClassificationRow, DecisionRow)
              .join(DecisionRow, DecisionRow.classification_id == ClassificationRow.id)
-             .where(DecisionRow.current.is_(True))
-             .order_by(ClassificationRow.created_at.asc()))
-    return [(c, d) for c, d in session.execute(query)]
+             .where(DecisionRow.decision.in_(LABELLING))
+             .order_by(ClassificationRow.created_at.asc(), DecisionRow.created_at.asc()))
+    latest: dict[str, tuple[ClassificationRow, DecisionRow]] = {}
+    for c, d in session.execute(query):
+        latest[c.id] = (c, d)
+    return list(latest.values())
 
 
 def purge_bodies(*, session: Session, older_than_days: int) -> int:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from api.main import create_app
-from classifier.service import Classifier
+from classifier.pipeline import Classifier
 from classifier.store.db import upgrade
 from tests.api.conftest import make_settings
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from api.group_commit import GroupCommit
 from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
-from classifier.service import Classifier
+from classifier.pipeline import Classifier
 from classifier.store.db import sessions, upgrade
 from classifier.store.tables import ClassificationRow
 from tests.conftest import at, repo_settings
@@ -56,7 +56,7 @@ def _alone(classifier: Classifier, message: Message) -> dict:
 def _one_turn(store: GroupCommit, classifier: Classifier, *requests: list[Message], extra=None) -> list:
     """Each list of messages as one request, all started in the same event-loop turn; a failure is returned."""
     async def turn():
-        return await asyncio.gather(*(store.classify(classifier, r, (extra or {}).get(i)) for i, r in
+        return await asyncio.gather(*(store.classify_and_store(classifier, r, (extra or {}).get(i)) for i, r in
                                       enumerate(requests)), return_exceptions=True)
 
     return asyncio.run(turn())
@@ -153,7 +153,7 @@ def test_rows_stored_one_by_one_keep_their_outcome_when_a_later_row_fails(store,
 
 def test_a_group_larger_than_one_by_one_scores_as_each_message_alone(store, classifier):
     from classifier.corpus import load_rows
-    from classifier.service import ONE_BY_ONE
+    from classifier.pipeline import ONE_BY_ONE
 
     rows = load_rows(repo_settings().corpus_path)[: ONE_BY_ONE * 2 + 3]
     messages = [Message(f"g{i}", r.channel, r.subject, r.body, at("2026-11-25 09:00"))
@@ -165,6 +165,18 @@ def test_a_group_larger_than_one_by_one_scores_as_each_message_alone(store, clas
         alone = _alone(classifier, message)
         assert answer["priority"] == alone["priority"] and answer["rules"] == alone["rules"]
         assert abs(answer["confidence"] - alone["confidence"]) < 1e-3
+
+
+def test_without_grouping_each_request_is_its_own_group_with_the_same_results(database_url, classifier):
+    upgrade(database_url)
+    alone = GroupCommit(database_url, store_bodies=True, grouped=False)
+    before = _groups()
+
+    answers = _one_turn(alone, classifier, [MESSAGES[0]], MESSAGES[1:])
+    assert (_groups()[0] - before[0], _groups()[1] - before[1]) == (2, 3)  # two transactions: one per request
+    for (answer, created), message in zip([a for part in answers for a in part], MESSAGES, strict=True):
+        assert created
+        assert {k: v for k, v in answer.items() if k != "classification_id"} == _alone(classifier, message)
 
 
 def test_concurrent_requests_over_http_each_get_their_own_stored_answer(tmp_path):

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -47,11 +48,14 @@ def test_corrections_in_model_out_metrics_compared_reload_and_rollback(tmp_path)
         assert len(export.read_text("utf-8").splitlines()) == len(NEW_MESSAGES)
 
         proc = run(["train", "--with-feedback", str(export)], models)
-        assert proc.returncode == 0, proc.stderr[-800:]
         out = json.loads(proc.stdout)
+        assert proc.returncode == (0 if out["promoted"] else 3), proc.stderr[-800:]  # a refused candidate is not 0
         assert out["metrics"]["feedback_used"] == len(NEW_MESSAGES)
         assert out["compared_with"]["model_version"] == original
-        assert out["promoted"] == (out["metrics"]["macro_f1"] >= out["compared_with"]["macro_f1"])
+        assert out["promoted"] == (out["metrics"]["macro_f1"] >= out["compared_with"]["macro_f1"]
+                                   and out["metrics"]["recall_muy_alta"]
+                                   >= out["compared_with"]["recall_muy_alta"] - 0.01)
+        assert out["promoted"] or "NOT promoted" in proc.stderr
         manifest = json.loads((models / "manifest.json").read_text("utf-8"))
         expected = out["model_version"] if out["promoted"] else original
         assert manifest["current"]["model_version"] == expected
@@ -88,3 +92,46 @@ def test_a_verified_model_that_cannot_score_is_refused_and_the_current_one_keeps
         assert r.status_code == 409 and "warm-up" in r.json()["error"]["message"]
         result = client.post("/v1/classify", json={"channel": "chat", "body": "no abre la plataforma"})
         assert result.status_code == 200 and result.json()["model_version"] == original
+
+
+@pytest.mark.parametrize("candidate, refused", [
+    ({"macro_f1": 0.91, "recall_muy_alta": 0.97}, []),
+    ({"macro_f1": 0.90, "recall_muy_alta": 0.965}, []),            # within the recall tolerance
+    ({"macro_f1": 0.95, "recall_muy_alta": 0.78}, ["muy_alta"]),   # better on average, misses outages: refused
+    ({"macro_f1": 0.89, "recall_muy_alta": 0.97}, ["macro-F1"]),
+])
+def test_the_promotion_gate_looks_at_macro_f1_and_muy_alta_recall(candidate, refused):
+    from classifier.policy import RetrainingConfig
+    from classifier.training import promotion_refusals
+
+    reasons = promotion_refusals(candidate, {"macro_f1": 0.90, "recall_muy_alta": 0.97}, RetrainingConfig())
+    assert len(reasons) == len(refused) and all(word in r for word, r in zip(refused, reasons))
+
+
+def test_model_list_promote_and_rejected_candidates_pruned(tmp_path):
+    """A rolled-back version stays listed and can be promoted again; only the newest refused candidates keep files."""
+    from classifier.artefacts import load_estimator, read_manifest, save_model
+
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("evaluation*", "*.png"))
+    bundle = {"priority": load_estimator(models)}
+    rejected = []
+    for i in range(3):
+        entry = save_model(models, bundle, training_data_sha256=f"{i:08d}" * 8, metrics={"macro_f1": 0.5 + i / 100},
+                           params={}, promote=False, keep_rejected=2)
+        rejected.append(entry)
+    manifest = read_manifest(models)
+    assert [e["model_version"] for e in manifest["rejected"]] == [e["model_version"] for e in rejected[:0:-1]]
+    assert not (models / rejected[0]["artefact"]).exists() and (models / rejected[2]["artefact"]).exists()
+
+    current = manifest["current"]["model_version"]
+    listed = run(["model", "list"], models)
+    assert listed.returncode == 0 and current in listed.stdout and rejected[2]["model_version"] in listed.stdout
+    assert run(["model", "promote", rejected[2]["model_version"]], models).returncode == 0
+    assert read_manifest(models)["current"]["model_version"] == rejected[2]["model_version"]
+    assert run(["model", "rollback"], models).returncode == 0
+    after = read_manifest(models)
+    assert after["current"]["model_version"] == current
+    assert rejected[2]["model_version"] in run(["model", "list"], models).stdout  # rolled back, still listed
+    missing = run(["model", "promote", "no-such-version"], models)
+    assert missing.returncode != 0 and "model list" in missing.stderr

@@ -49,3 +49,12 @@ def test_a_message_whose_request_is_unsure_is_asked_for_details_whatever_its_pri
     sla = engine.sla.deadlines("alta", at("2026-12-09 09:00"))
     text = acknowledgement(sla, engine.calendar, ask_details=True)
     assert "cuéntenos qué necesita" in text and "prioridad" not in text and "a más tardar" in text
+
+
+def test_a_customer_with_payments_pending_is_not_told_the_arrears_reason(engine):
+    """The reason (support subject to payment) is for the agent; the customer gets a courteous next step."""
+    sla = engine.sla.deadlines("alta", at("2026-12-09 09:00"), customer_id="ferreteria-el-tornillo")
+    assert sla.response_due is None and "pagos pendientes" in sla.reason
+    text = acknowledgement(sla, engine.calendar)
+    assert "pagos pendientes" not in text and "mora" not in text
+    assert "se comunicará con usted" in text and text.endswith(".")

@@ -85,6 +85,14 @@ def test_tokens_are_spacys_own_without_the_whitespace_special_cases(text):
     assert [t.text for t in spanish().make_doc(text)] == [t.text for t in _stock().make_doc(text)]
 
 
+def test_the_shared_tokenizer_is_built_once_with_its_settings():
+    nlp = spanish()
+    assert spanish() is nlp
+    assert nlp.tokenizer.max_cache_size == 100_000
+    assert not any(key.isspace() for key in nlp.tokenizer.rules)
+    assert set(nlp.tokenizer.rules) == {key for key in _stock().tokenizer.rules if not key.isspace()}
+
+
 @functools.cache
 def _stock():
     return spacy.blank("es")

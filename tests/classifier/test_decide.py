@@ -55,14 +55,16 @@ def test_without_model_the_policy_default_is_baja():
 
 
 def test_rules_that_recognise_a_failure_decide_it_whatever_the_model_says():
-    d = decide(rules("me rechazan la tarjeta cuando pago en el supermercado"), view("muy_baja", 0.9), review_below=0.6)
-    assert d.priority == "alta" and d.source == "rule"
+    for text in ("me rechazan la tarjeta cuando pago en el supermercado",
+                 "la tarjeta de mi banco no está funcionando, es urgente"):
+        d = decide(rules(text), view("muy_baja", 0.9), review_below=0.6)
+        assert d.priority == "alta" and d.source == "rule"
 
 
 @pytest.mark.parametrize("text, words, priority", [
     ("necesito el certificado de retención", "certificado", "baja"),
     ("sería bueno que la app tuviera modo oscuro", "sería bueno", "media"),
-    ("la tarjeta de mi banco no está funcionando, es urgente", "no está funcionando", "alta"),
+    ("quisiera saber más sobre los planes", "saber más sobre", "baja"),
 ])
 def test_model_calling_incomplete_a_message_with_a_recognised_request_sends_it_to_review(text, words, priority):
     """POLICY §1: muy_baja means no request can be identified; a rule that recognised one contradicts the model.

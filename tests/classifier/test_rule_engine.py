@@ -108,6 +108,10 @@ def test_quoted_reply_is_not_matched(engine):
         ("A 3 de los 40 docentes les sale un error al guardar notas", "grupo_menor_20"),
         ("a 7 de 35 docentes no les guarda la asistencia", "grupo_20_o_mas"),
         ("el 10 % de los padres ve valores errados en el estado de cuenta", "grupo_menor_20"),
+        ("el 50% de los usuarios no pueden entrar", "grupo_20_o_mas"),
+        ("el 5% de los usuarios no pueden entrar", "grupo_menor_20"),
+        ("Tenemos un total de 40 usuarios y a 12 les sale error al guardar", "grupo_20_o_mas"),
+        ("Tenemos un total de 40 usuarios y a 2 les sale error al guardar", "grupo_menor_20"),
         ("la mitad de los padres ve valores errados en el estado de cuenta", "grupo_20_o_mas"),
         ("solo a mí me sale un error al imprimir el boletín", "un_usuario"),
         ("la plataforma está caída y ya van tres colegios con lo mismo", "varios_clientes"),
@@ -191,3 +195,22 @@ def test_support_lead_adds_a_rule_with_yaml_only(rules_copy):
     engine = RuleEngine.from_dir(rules_copy / "prioridad")
     result = engine.match(clean("", "Nos aparece la firma digital vencida en facturación"))
     assert "firma_digital_vencida" in result.fired_ids
+
+
+def test_an_incomplete_rule_yields_to_a_thanks_or_a_closure():
+    """"gracias por la ayuda, ya quedó" is thanks (POLICY §1: baja), not an unidentified request."""
+    engine = RuleEngine.from_dir(ROOT / "rules" / "prioridad")
+    result = engine.match(clean("", "gracias por la ayuda, ya quedó"))
+    assert "mensaje_incompleto" not in result.fired_ids and "caso_resuelto" in result.fired_ids
+    assert engine.match(clean("", "quedo atento, gracias")).priority == "muy_baja"
+
+
+def test_yields_to_an_unknown_rule_is_a_configuration_error(tmp_path):
+    rules = tmp_path / "prioridad"
+    rules.mkdir()
+    for name in ("contexto.yaml", "impacto.yaml", "estilo.yaml"):
+        (tmp_path / name).write_text((ROOT / "rules" / name).read_text("utf-8"), "utf-8")
+    (rules / "x.yaml").write_text('- id: "vacio"\n  priority: "muy_baja"\n  kind: "incompleto"\n'
+                                  '  description: "Solo saludo."\n  yields_to: ["no_existe"]\n', "utf-8")
+    with pytest.raises(ConfigError, match="no_existe"):
+        RuleEngine.from_dir(rules)

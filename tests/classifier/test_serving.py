@@ -63,7 +63,7 @@ def test_a_version_saved_before_serving_files_loads_its_estimator_and_can_get_on
 
 
 def test_a_worker_loads_and_scores_without_importing_scikit_learn():
-    code = ("import sys; from api.main import create_app; from classifier.service import Classifier; "
+    code = ("import sys; from api.main import create_app; from classifier.pipeline import Classifier; "
             "from classifier.settings import get_settings; from classifier.ingest import Message; "
             "c = Classifier.load(get_settings()); "
             "r = c.classify(Message(None, 'chat', '', 'No abre la plataforma para ningún docente')); "

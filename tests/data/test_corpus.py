@@ -139,3 +139,24 @@ def test_merging_new_rows_keeps_the_corpus_and_draws_whole_groups(tmp_path):
     assert merge_new_rows(old, [twin])[1] == ["t-8888"]
     with pytest.raises(ValueError, match="already in the corpus"):
         merge_new_rows(old, [{**new[1], "id": "t-0001"}])
+
+
+@pytest.mark.parametrize("flipped, ok", [(30, False), (2, True)])
+def test_feedback_that_relabels_many_corpus_texts_is_refused(tmp_path, flipped, ok):
+    """Agents may correct a corpus label now and then; a file relabelling the corpus wholesale is not feedback."""
+    from classifier.corpus import format_report
+
+    corpus = load_rows(CORPUS)
+    other = {"muy_alta": "baja", "alta": "media", "media": "baja", "baja": "alta", "muy_baja": "media"}
+    rows = [{"id": f"fb-{i}", "channel": r.channel, "subject": r.subject, "body": r.body, "label": other[r.label],
+             "impact": "desconocido", "request_type": "otro", "product": "general", "source": "agent-feedback",
+             "group": f"fb-{i}", "split": "train"} for i, r in enumerate(corpus[:flipped])]
+    rows += [_row(1000 + i, "baja", f"gracias, ya recibimos la factura número {i} de este mes") for i in range(30)]
+    for r in rows[flipped:]:
+        r.update(source="agent-feedback", split="train", request_type="otro")
+    path = tmp_path / "feedback.jsonl"
+    _write(path, rows)
+    report = check_corpus(path, "feedback", reference=CORPUS)
+    assert report.contradicts_corpus == flipped
+    assert report.ok is ok, report.problems
+    assert f"relabel corpus texts: {flipped}" in format_report(report)

@@ -117,3 +117,34 @@ def test_batch_over_the_limit_is_413(make_client):
 def test_unknown_route_and_method_use_the_error_shape(client):
     assert client.get("/v1/nada").json()["error"]["code"] == "not_found"
     assert client.get("/v1/classify").json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("product, kind", [
+    ("academico", "distribuidor"),            # the distributor's contract names it
+    ("facturacion_electronica", "empresa"),   # not in the contract: the company handles it (POLICY §5)
+    (None, "distribuidor"),                   # unknown product: the contract's distributor
+])
+def test_distributor_routing_follows_the_contract_products(client, product, kind):
+    body = client.post("/v1/classify", json={"channel": "email", "sender": "rectoria@glandes.edu.co",
+                                             "body": "La facturación electrónica nos rechaza las facturas.",
+                                             **({"product": product} if product else {})}).json()
+    assert body["handled_by"]["kind"] == kind
+
+
+def test_an_unknown_product_is_a_clear_error(client):
+    r = client.post("/v1/classify", json={**MSG, "product": "cafeteria"})
+    assert r.status_code == 422 and "cafeteria" in r.json()["error"]["message"]
+    assert "facturacion_electronica" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("body, field, words", [
+    ({"channel": "fax", "body": "hola"}, "channel", "valor no permitido: use 'email' o 'chat'"),
+    ({"body": "hola"}, "channel", "campo obligatorio"),
+    ({"channel": "chat", "body": "x", "received_at": "ayer"}, "received_at", "ISO 8601"),
+    ({"channel": "chat", "body": "x", "subject": "a" * 2001}, "subject", "máximo 2000"),
+])
+def test_field_errors_are_in_spanish(client, body, field, words):
+    r = client.post("/v1/classify", json=body)
+    assert r.status_code == 422
+    fields = {f["field"]: f["message"] for f in r.json()["error"]["fields"]}
+    assert words in fields[field], fields

@@ -92,6 +92,20 @@ def test_export_is_corpus_format_and_passes_the_feedback_check(client, tmp_path)
     assert proc.returncode == 0, proc.stdout
 
 
+def test_an_escalation_is_not_exported_as_a_label(client):
+    """Escalating raises the handling priority (POLICY §6); the export keeps what the agent said the message is."""
+    a, b, c = classify_all(client)
+    client.post("/v1/feedback", headers=H, json={"classification_id": b["classification_id"], "agent": "laura",
+                                                 "decision": "change", "priority": "media", "reason": "cómo hacer"})
+    client.post("/v1/feedback", headers=H, json={"classification_id": b["classification_id"], "agent": "laura",
+                                                 "decision": "escalate", "replaces": True})
+    client.post("/v1/feedback", headers=H, json={"classification_id": c["classification_id"], "agent": "laura",
+                                                 "decision": "escalate"})
+    lines = {x["id"]: x for x in map(json.loads, client.get("/v1/feedback/export", headers=H).text.splitlines())}
+    assert lines[b["classification_id"]]["label"] == "media"  # the change, not the escalated "alta"
+    assert c["classification_id"] not in lines                 # escalated only: no label
+
+
 def test_records_survive_a_restart(tmp_path, database_url):
     settings = make_settings(tmp_path, database_url=database_url)
     with TestClient(create_app(settings)) as first:

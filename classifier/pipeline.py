@@ -1,68 +1,28 @@
-"""The scoring flow and everything it loads once at start-up: policy, calendar, customers, rules, model."""
+"""The scoring flow, top to bottom: message → cleaned text → rule hits and model scores → decision → impact →
+deadlines → a typed ``Classification``. Loading (``config.py``, ``artefacts.py``) and process tuning
+(``process.py``) live apart; this module never trains.
+"""
 
 from __future__ import annotations
 
-import gc
-import logging
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 
 from classifier.ack import acknowledgement
-from classifier.calendar import BusinessCalendar
+from classifier.artefacts import LoadedModel, load_model, read_manifest
 from classifier.clean import CleanText, clean
-from classifier.customers import CustomerBook, load_customers
-from classifier.decide import FAILURE_PRIORITIES, Decision, ModelView, decide, model_view
+from classifier.config import PolicyEngine, load_policy_engine
+from classifier.decide import Decision, ModelView, decide, model_view
 from classifier.errors import ModelError
 from classifier.impact import ImpactResult
 from classifier.ingest import Message
-from classifier.policy import Policy, load_policy
+from classifier.model_input import ModelInputBuilder
+from classifier.policy import FAILURES
 from classifier.rule_engine import RuleEngine, RuleResult
 from classifier.settings import Settings
-from classifier.sla import SlaEngine, SlaResult
-from classifier.artefacts import LoadedModel, load_model, read_manifest, versions_match
-from classifier.model_input import ModelInputBuilder
-
-
-@dataclass(frozen=True)
-class PolicyEngine:
-    """Policy tables, the business calendar, customers and the SLA engine over them."""
-
-    policy: Policy
-    calendar: BusinessCalendar
-    customers: CustomerBook
-    sla: SlaEngine
-
-
-def load_policy_engine(settings: Settings) -> PolicyEngine:
-    """Load and validate the policy and customer files; raise ``ConfigError`` listing every problem."""
-    policy = load_policy(settings.policy_path)
-    calendar = BusinessCalendar.from_config(policy.calendar)
-    customers = load_customers(settings.customers_path)
-    return PolicyEngine(policy, calendar, customers, SlaEngine(policy, calendar, customers))
-
-
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def settle() -> None:
-    """Move what is loaded so far out of the cyclic collector's way: rules, vocabularies and weights live as long
-    as the process, and a full collection walking them costs tens of milliseconds (the p99 budget).
-
-    The young generation is collected after 10,000 net allocations instead of 700: a classification allocates
-    and frees a few thousand objects (reference counting frees nearly all of them), and at 700 the collector ran
-    every ten requests or so, about 35 µs a request under load; at 10,000 it rarely runs at all."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-# ---------------------------------------------------------------------------------------------- scoring flow
+from classifier.sla import SlaResult
 
 ONE_BY_ONE = 8  # up to this many messages the model scores each alone: faster than the batch path (bench text)
-
-log = logging.getLogger("classifier")
-
 
 @dataclass(frozen=True)
 class Classification:
@@ -125,19 +85,13 @@ class Classifier:
 
     @classmethod
     def load(cls, settings: Settings, *, require_model: bool = True) -> "Classifier":
-        """Load policy, rules and the verified model; retrain if the installed libraries cannot read it."""
+        """Load policy, rules and the verified current model (a missing or unreadable model is a ``ModelError``
+        naming ``python -m classifier train``: serving never trains)."""
         policy_engine = load_policy_engine(settings)
         rules = RuleEngine.from_dir(settings.rules_dir)
         model = None
         try:
-            entry = read_manifest(settings.models_dir)["current"]
-            if "serving" not in entry and not versions_match(entry):  # an estimator pickled by other libraries
-                print("model was trained with other library versions: retraining from data/", file=sys.stderr)
-                from classifier.training import train_and_save
-
-                train_and_save(settings)
-                entry = read_manifest(settings.models_dir)["current"]
-            model = load_model(settings.models_dir, entry)
+            model = load_model(settings.models_dir, read_manifest(settings.models_dir)["current"])
         except ModelError:
             if require_model:
                 raise
@@ -182,14 +136,13 @@ class Classifier:
             decision = decide(rules, view, review_below=self.decision.review_below_confidence,
                               rule_confidence=self.decision.rule_confidence,
                               model_raises_at=self.decision.model_raises_rule_at)
-            if decision.priority in FAILURE_PRIORITIES:
+            if decision.priority in FAILURES:
                 impact = rules.impact if rules.impact is not None else self.rules.impact.find(text)
             else:
                 impact = ImpactResult.unknown()
-            product = None
             sla = self.policy_engine.sla.deadlines(
                 decision.priority, message.received_at or now, customer_id=message.customer_id,
-                sender=message.sender, product=product, request_type=decision.request_type)
+                sender=message.sender, product=message.product, request_type=decision.request_type)
             out.append(Classification(message, text, rules, view, decision, impact, sla, self.model_version,
                                       acknowledgement(sla, self.policy_engine.calendar,
                                                       ask_details=decision.asks_details)))
