@@ -107,8 +107,9 @@ class ImpactFinder:
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
         words = clean.tokens
-        candidates = [i for i, (w, flags) in enumerate(zip(words, clean.flags))
-                      if flags & NUMBER or w in _UNITS or w[-1:] == "%"]
+        candidates = [i for i, (w, flags) in enumerate(zip(words, clean.flags)) if flags & NUMBER or w in _UNITS]
+        if "%" in clean.folded:  # "50%" is one token that spaCy does not find number-like
+            candidates = sorted({*candidates, *(i for i, w in enumerate(words) if w.endswith("%"))})
         numbers = _numbers(words, candidates)
         for i, (value, end) in numbers.items():
             glued = words[i].endswith("%")  # "50%" is one token
