@@ -134,11 +134,8 @@ class Scoring:
         """Stored results for messages already seen (same id), new classifications for the rest, in order, each
         stored before it is returned, with ``duplicate`` saying which is which."""
         known = self.groups.stored([m.id for m in messages if m.id])
-        out: list[dict | None] = [None] * len(messages)
-        todo = [i for i, m in enumerate(messages) if m.id not in known]
-        for i, m in enumerate(messages):
-            if m.id in known:
-                out[i] = {**known[m.id], "duplicate": True}
+        out: list[dict | None] = [{**known[m.id], "duplicate": True} if m.id in known else None for m in messages]
+        todo = [i for i, stored in enumerate(out) if stored is None]
         saved = await self.groups.classify_and_store(self.classifier, [messages[i] for i in todo],
                                                      [extra[i] for i in todo] if extra else None)
         for i, (stored, created) in zip(todo, saved):

@@ -15,12 +15,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from uuid6 import uuid7
+
 from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
 from classifier.pipeline import Classifier
 from classifier.store.db import engine_for
-from uuid6 import uuid7
-
 from classifier.store.repository import find_by_message_ids, save_classifications
 
 Item = tuple[Message, dict]

@@ -102,8 +102,7 @@ def _entries(manifest: dict) -> list[tuple[str, dict]]:
 
 
 def _remove_files(models_dir: Path, entry: dict, manifest: dict) -> None:
-    named = {e["artefact"] for _, e in _entries(manifest)} | {e["serving"]["artefact"] for _, e in _entries(manifest)
-                                                             if "serving" in e}
+    named = {name for _, e in _entries(manifest) for name in (e["artefact"], e.get("serving", {}).get("artefact"))}
     for name in (entry["artefact"], entry.get("serving", {}).get("artefact")):
         if name and name not in named:
             (Path(models_dir) / name).unlink(missing_ok=True)
