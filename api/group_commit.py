@@ -21,26 +21,21 @@ from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
 from classifier.pipeline import Classifier
 from classifier.store.db import engine_for
-from classifier.store.repository import find_by_message_ids, save_classifications
+from classifier.store.repository import NewClassification, find_by_message_ids, save_classifications
 
-Item = tuple[Message, dict]
 Saved = tuple[dict, bool]
 
 
 @dataclass
 class _Pending:
-    """One request's part of a group: its messages, what scores them, and (once scored) their results."""
+    """One request's part of a group: its messages, what scores them, and (once scored) what to store."""
 
     classifier: Classifier
     messages: list[Message]
     extra: list[dict] | None  # merged into each new result (e.g. the e-mail's received-at source)
     done: asyncio.Future
     ids: list[str]  # each row's classification id, fixed before the first write: a retry tells its own rows apart
-    results: list[dict] | None = None
-
-    @property
-    def items(self) -> list[Item]:
-        return list(zip(self.messages, self.results or []))
+    items: list[NewClassification] | None = None
 
 
 class GroupCommit:
@@ -91,7 +86,7 @@ class GroupCommit:
 
     def _score_and_store(self, group: list[_Pending]) -> None:
         _score(group)
-        group = [p for p in group if p.results is not None]  # the others' scoring failed: settled already
+        group = [p for p in group if p.items is not None]  # the others' scoring failed: settled already
         if not group:
             return
         try:
@@ -111,7 +106,7 @@ class GroupCommit:
             _settle(p.done, result=saved[start:start + len(p.messages)])
             start += len(p.messages)
 
-    def _write(self, items: list[Item]) -> list[Saved]:
+    def _write(self, items: list[NewClassification]) -> list[Saved]:
         STORE_GROUPS.observe(len(items))
         with engine_for(self.database_url).connect() as conn:
             return save_classifications(session=conn, items=items, store_body=self.store_bodies)
@@ -132,7 +127,7 @@ def _score(pending: list[_Pending]) -> None:
                 try:
                     _fill([p])
                 except Exception as exc:
-                    p.results = None
+                    p.items = None
                     _settle(p.done, exc=exc)
 
 
@@ -141,8 +136,8 @@ def _fill(part: list[_Pending]) -> None:
     start = 0
     for p in part:
         mine, start = scored[start:start + len(p.messages)], start + len(p.messages)
-        p.results = [{**c.as_dict(), **(p.extra[i] if p.extra else {}), "classification_id": p.ids[i]}
-                     for i, c in enumerate(mine)]
+        p.items = [NewClassification.of(c, classification_id=p.ids[i], extra=p.extra[i] if p.extra else None)
+                   for i, c in enumerate(mine)]
 
 
 def _settle(done: asyncio.Future, *, result=None, exc: BaseException | None = None) -> None:

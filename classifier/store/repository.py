@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Dialect, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +15,9 @@ from uuid6 import uuid7
 
 from classifier.ingest import Message
 from classifier.store.tables import ClassificationRow, DecisionRow
+
+if TYPE_CHECKING:  # the store takes the flow's result without importing the flow (and spaCy) at run time
+    from classifier.pipeline import Classification
 
 
 _CLASSIFICATIONS = ClassificationRow.__table__
@@ -52,37 +57,64 @@ def get_classification(*, session: Session, classification_id: str) -> Classific
     return session.get(ClassificationRow, classification_id)
 
 
-def _row(message: Message, result: dict, store_body: bool) -> dict:
-    # time-ordered: new rows go to the last page of the primary-key index
-    classification_id = result.get("classification_id") or str(uuid7())
+@dataclass(frozen=True, slots=True)
+class NewClassification:
+    """One classification to store: the columns the store queries, typed, and the JSON answer kept whole."""
+
+    message: Message
+    id: str  # fixed before the first write, time-ordered (uuid7): a retry tells its own rows apart
+    received_at: datetime
+    priority: str
+    source: str
+    confidence: float
+    needs_review: bool
+    model_priority: str | None
+    model_version: str | None
+    answer: dict  # the JSON answer, stored whole; the store adds ``classification_id``
+
+    @classmethod
+    def of(cls, classification: Classification, *, classification_id: str | None = None,
+           extra: Mapping | None = None) -> "NewClassification":
+        """From the flow's typed result; ``extra`` (e.g. an e-mail's received-at source) joins the JSON answer."""
+        classification_id = classification_id or str(uuid7())
+        decision, model = classification.decision, classification.model
+        return cls(message=classification.message, id=classification_id,
+                   received_at=classification.sla.received_at, priority=decision.priority, source=decision.source,
+                   confidence=float(decision.confidence), needs_review=bool(decision.needs_review),
+                   model_priority=model.priority if model else None, model_version=classification.model_version,
+                   answer={**classification.as_dict(), **(extra or {})})
+
+
+def _row(item: NewClassification, store_body: bool) -> dict:
+    message = item.message
     return dict(
-        id=classification_id,
+        id=item.id,
         message_id=message.id,
         channel=message.channel,
         subject=message.subject if store_body else None,
         body=message.body if store_body else None,
         sender=message.sender,
         customer_id=message.customer_id,
-        received_at=datetime.fromisoformat(result["received_at"]),
+        received_at=item.received_at,
         created_at=datetime.now(timezone.utc),
-        priority=result["priority"],
-        source=result["source"],
-        confidence=float(result["confidence"]),
-        needs_review=bool(result["needs_review"]),
-        model_priority=result.get("model_priority"),
-        model_version=result.get("model_version"),
-        result={**result, "classification_id": classification_id},
+        priority=item.priority,
+        source=item.source,
+        confidence=item.confidence,
+        needs_review=item.needs_review,
+        model_priority=item.model_priority,
+        model_version=item.model_version,
+        result={**item.answer, "classification_id": item.id},
         version=1,
     )
 
 
-def save_classifications(*, session: Session | Connection, items: Sequence[tuple[Message, dict]],
+def save_classifications(*, session: Session | Connection, items: Sequence[NewClassification],
                          store_body: bool = True) -> list[tuple[dict, bool]]:
     """Store results in one transaction (one INSERT, one commit); each comes back with its ``classification_id``
     and whether it was created. A message id already stored, or twice among ``items``, makes the batch fall back
     to one transaction per row, and that row answers with the stored result (``created`` False, unless the stored
     row is this very one: a result that carries its ``classification_id`` can be written again safely)."""
-    rows = [_row(message, result, store_body) for message, result in items]
+    rows = [_row(item, store_body) for item in items]
     if not rows:
         return []
     try:
@@ -107,10 +139,10 @@ def save_classifications(*, session: Session | Connection, items: Sequence[tuple
     return [(row["result"], True) for row in rows]
 
 
-def save_classification(*, session: Session | Connection, message: Message, result: dict, store_body: bool = True
+def save_classification(*, session: Session | Connection, item: NewClassification, store_body: bool = True
                         ) -> tuple[dict, bool]:
     """``save_classifications`` for one message."""
-    return save_classifications(session=session, items=[(message, result)], store_body=store_body)[0]
+    return save_classifications(session=session, items=[item], store_body=store_body)[0]
 
 
 # ---------------------------------------------------------------------------------------------- decisions

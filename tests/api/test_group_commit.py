@@ -114,7 +114,7 @@ def test_a_request_whose_rows_cannot_be_written_fails_alone(store, classifier, d
     write = group_commit.save_classifications
 
     def refusing(*, items, **kw):  # as a database refusing one request's row (a constraint, a value it cannot hold)
-        if any(m.id == "mal" for m, _ in items):
+        if any(item.message.id == "mal" for item in items):
             raise ValueError("fila rechazada")
         return write(items=items, **kw)
 

@@ -9,28 +9,30 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
+from uuid6 import uuid7
 
 from classifier.ingest import Message
 from classifier.store.db import sessions, upgrade
-from classifier.store.repository import purge_bodies, save_classification
+from classifier.store.repository import NewClassification, purge_bodies, save_classification
 from classifier.store.tables import ClassificationRow
 from tests.conftest import ROOT
 
 
-def _result(i: int) -> dict:
-    return {"received_at": "2026-11-25T09:00:00-05:00", "priority": "alta", "source": "model", "confidence": 0.8,
-            "needs_review": False, "model_priority": "alta", "model_version": "t", "n": i}
+def _item(message: Message, i: int) -> NewClassification:
+    return NewClassification(message=message, id=str(uuid7()),
+                             received_at=datetime.fromisoformat("2026-11-25T09:00:00-05:00"),
+                             priority="alta", source="model", confidence=0.8, needs_review=False, model_priority="alta",
+                             model_version="t", answer={"priority": "alta", "n": i})
 
 
 def _writer(url: str, worker: int, count: int) -> None:
     factory = sessions(url)
     for i in range(count):
         with factory() as session:
-            save_classification(session=session, message=Message(f"w{worker}-{i}", "chat", "", f"texto {i}"),
-                                result=_result(i))
+            save_classification(session=session, item=_item(Message(f"w{worker}-{i}", "chat", "", f"texto {i}"), i))
         if i % 10 == 0:  # the same id from every process: stored once
             with factory() as session:
-                save_classification(session=session, message=Message("shared", "chat", "", "x"), result=_result(i))
+                save_classification(session=session, item=_item(Message("shared", "chat", "", "x"), i))
 
 
 def test_several_processes_write_at_once_and_lose_nothing(database_url):
@@ -51,10 +53,8 @@ def test_retention_purges_old_bodies_and_keeps_labels(database_url):
     url = database_url
     upgrade(url)
     with sessions(url)() as session:
-        old, _ = save_classification(session=session, message=Message("old", "chat", "", "datos personales"),
-                                     result=_result(1))
-        new, _ = save_classification(session=session, message=Message("new", "chat", "", "reciente"),
-                                     result=_result(2))
+        old, _ = save_classification(session=session, item=_item(Message("old", "chat", "", "datos personales"), 1))
+        new, _ = save_classification(session=session, item=_item(Message("new", "chat", "", "reciente"), 2))
         session.execute(ClassificationRow.__table__.update().where(ClassificationRow.id == old["classification_id"])
                         .values(created_at=datetime.now(timezone.utc) - timedelta(days=400)))
         session.commit()
