@@ -1,4 +1,4 @@
-"""Dependencies: settings, the loaded classifier, database sessions and the API key check.
+"""Dependencies: settings, the loaded classifier, database sessions, and who may call (API key or session, by role).
 
 They are ``async`` on purpose: scoring is short CPU work, and running it on the event loop avoids a thread
 hop and GIL contention per request (a sync dependency would run in FastAPI's thread pool).
@@ -6,9 +6,10 @@ hop and GIL contention per request (a sync dependency would run in FastAPI's thr
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import logging
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -17,14 +18,16 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.group_commit import GroupCommit
+from api.keys import ENV, KeyMatch, Role, keyring
 from api.metrics import record
-from api.session import COOKIE, session_agent
+from api.session import COOKIE, CSRF_HEADER, ReviewSession, csrf_valid, find_session
 from classifier.artefacts import load_model, read_manifest
 from classifier.errors import ModelError
 from classifier.ingest import Message
 from classifier.pipeline import Classifier
 from classifier.settings import Settings
-from classifier.store.db import sessions
+from classifier.store.db import sessions, typed_store_errors
+from classifier.store.repository import IdConflict
 
 async def app_settings(request: Request) -> Settings:
     """The settings the app was created with (kept in ``app.state``, read without a thread hop)."""
@@ -38,64 +41,94 @@ log = logging.getLogger("clasificador")
 class ApiError(Exception):
     """An HTTP error in the API's one error shape."""
 
-    def __init__(self, status: int, code: str, message: str, fields: list[dict] | None = None):
+    def __init__(self, status: int, code: str, message: str, fields: list[dict] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields or []
+        self.headers = headers or {}
 
 
-MODEL_CHECK_SECONDS = 2.0
-
-
-def reload_model(state, *, force: bool = False) -> bool:
-    """Serve the manifest's current model if it changed (checked by file time, then version); True if swapped.
-
-    Every worker runs this for itself, so a promotion or a rollback reaches all workers of a service within
-    seconds; requests already running finish with the model they started with.
-    """
+def load_current_model(state, *, force: bool = False) -> Classifier | None:
+    """The manifest's current model, verified and warmed up, when it differs from the one served (checked by file
+    time, then version); None when nothing changed. Reads files and scores one message: run it off the event loop."""
     settings: Settings = state.settings
     manifest = Path(settings.models_dir) / "manifest.json"
     try:
         mtime = manifest.stat().st_mtime
     except OSError:
-        return False
+        return None
     if not force and mtime == getattr(state, "manifest_mtime", None):
-        return False
+        return None
     state.manifest_mtime = mtime
     entry = read_manifest(settings.models_dir)["current"]
     classifier: Classifier = state.classifier
     if entry["model_version"] == classifier.model_version:
-        return False
+        return None
     candidate = classifier.with_model(load_model(settings.models_dir, entry))
     try:
         candidate.warm_up()  # builds its tables now, and a model that cannot score is never swapped in
     except Exception as exc:
         raise ModelError(f"model {entry['model_version']} failed its warm-up: {exc}") from exc
+    return candidate
+
+
+def serve_model(state, candidate: Classifier) -> None:
+    """Swap the candidate in; requests already running finish with the model they started with."""
     state.classifier = candidate
-    log.info("model reloaded", extra={"route": entry["model_version"]})
-    return True
+    log.info("model reloaded", extra={"model_version": candidate.model_version})
+
+
+def reload_model(state, *, force: bool = False) -> bool:
+    """Load and serve the manifest's current model now if it changed; True if swapped."""
+    candidate = load_current_model(state, force=force)
+    if candidate is not None:
+        serve_model(state, candidate)
+    return candidate is not None
+
+
+async def watch_model(state, interval: float) -> None:
+    """Every ``interval`` seconds, serve the manifest's current model if it changed, with or without traffic, so a
+    promotion or a rollback reaches every worker within about ``interval`` seconds plus the load.
+
+    Loading runs in a thread, so requests go on meanwhile; a refused model is logged and the one in memory keeps
+    serving. A candidate the manifest no longer names by the time it is loaded is dropped and checked again."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            candidate = await asyncio.to_thread(load_current_model, state)
+            if candidate is None:
+                continue
+            if read_manifest(state.settings.models_dir)["current"]["model_version"] != candidate.model_version:
+                state.manifest_mtime = None
+                continue
+        except ModelError as exc:  # keep serving the verified model in memory
+            log.error("model reload refused", extra={"error": str(exc)[:300]})
+            continue
+        except Exception:  # the watcher must outlive a bad check (a manifest being edited by hand, say)
+            log.exception("model check failed")
+            continue
+        serve_model(state, candidate)
 
 
 async def get_classifier(request: Request) -> Classifier:
-    state = request.app.state
-    if getattr(state, "classifier", None) is None:
+    """The classifier this worker serves (``watch_model`` keeps it current)."""
+    classifier = getattr(request.app.state, "classifier", None)
+    if classifier is None:
         raise ApiError(503, "not_ready", "El modelo y las reglas aún no están cargados.")
-    now = time.monotonic()
-    if now - getattr(state, "model_checked", 0.0) > MODEL_CHECK_SECONDS:
-        state.model_checked = now
-        try:
-            reload_model(state)
-        except ModelError as exc:  # keep serving the verified model in memory
-            log.error("model reload refused", extra={"route": str(exc)[:200]})
-    return state.classifier
+    return classifier
 
 
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 
 
-async def get_session(settings: SettingsDep):
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    """A database session for one request. A plain generator: FastAPI opens and closes it in its thread pool, off
+    the event loop (routes that use it are plain ``def`` too). Errors that say the store cannot serve (read-only,
+    full, unreachable) become ``StoreUnavailable``: a 503, not a 500."""
     session = sessions(settings.database_url)()
     try:
-        yield session
+        with typed_store_errors(session):
+            yield session
     finally:
         session.close()
 
@@ -103,22 +136,98 @@ async def get_session(settings: SettingsDep):
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def check_key(request: Request, settings: Settings) -> None:
-    """401 without a key, 403 with a wrong one, 503 when the service has none configured."""
-    if not settings.api_key:
+@contextmanager
+def report_turn(request: Request) -> Iterator[None]:
+    """Wait for one of the worker's report slots (CLASSIFIER_REPORT_CONCURRENCY, default 1), blocking the calling
+    thread, never the event loop. A report is Python work over many rows: several at once on one process do not
+    finish sooner, they only take more turns at the interpreter lock from the event loop, and /healthz and every
+    classification wait for each turn."""
+    with request.app.state.report_slots:
+        yield
+
+
+def report_slot(request: Request) -> Iterator[None]:
+    """``report_turn`` for a whole request (a streamed answer keeps its slot until it is sent)."""
+    with report_turn(request):
+        yield
+
+
+ReportSlot = Depends(report_slot)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who makes a request: an API key (``agent`` None: the body names the agent) or a review page session."""
+
+    roles: frozenset[str]
+    session: ReviewSession | None = None
+
+    @property
+    def agent(self) -> str | None:
+        return self.session.agent if self.session else None
+
+
+def _missing() -> ApiError:
+    return ApiError(401, "api_key_missing", "Falta la cabecera X-API-Key (o una sesión de la página de revisión).")
+
+
+def _forbidden(role: str) -> ApiError:
+    return ApiError(403, "role_forbidden", f"La credencial no tiene el rol «{role}» que exige este recurso.")
+
+
+def check_key(request: Request, settings: Settings, role: Role, *, required: bool = True) -> KeyMatch | None:
+    """The request's X-API-Key if it grants ``role`` (constant-time match against every configured key).
+
+    503 when no configured key has the role, 403 for an unknown key or one without the role, 401 without the
+    header (None instead when not ``required``).
+    """
+    keys = keyring(settings)
+    if not keys.grants(role):
         raise ApiError(503, "api_key_not_configured",
-                       "Este servicio no tiene clave configurada (CLASSIFIER_API_KEY): el recurso está deshabilitado.")
+                       f"Este servicio no tiene clave configurada para el rol «{role}» (CLASSIFIER_API_KEY o "
+                       f"{ENV[role]}): el recurso está deshabilitado.")
     given = request.headers.get("x-api-key")
-    if not given:
-        if session_agent(settings.api_key, request.cookies.get(COOKIE)) is not None:
-            return
-        raise ApiError(401, "api_key_missing", "Falta la cabecera X-API-Key.")
-    if not hmac.compare_digest(given.encode("utf-8"), settings.api_key.encode("utf-8")):
+    if given is None:
+        if required:
+            raise _missing()
+        return None
+    match = keys.match(given)
+    if match is None:
         raise ApiError(403, "api_key_invalid", "La clave X-API-Key no es válida.")
+    if role not in match.roles:
+        raise _forbidden(role)
+    return match
 
 
-async def require_key(request: Request, settings: SettingsDep) -> None:
-    check_key(request, settings)
+def authorize(request: Request, settings: Settings, db: Session, role: Role) -> Principal:
+    """By X-API-Key, else by the review page's session cookie, checked in the store (revoked, expired or opened
+    with a key no longer configured: 401); a session's requests that change state must carry its CSRF token."""
+    match = check_key(request, settings, role, required=False)
+    if match is not None:
+        return Principal(match.roles)
+    session = find_session(db=db, token=request.cookies.get(COOKIE), keys=keyring(settings))
+    if session is None:
+        raise _missing()
+    if role not in session.roles:
+        raise _forbidden(role)
+    if request.method not in SAFE_METHODS and not csrf_valid(session, request.headers.get(CSRF_HEADER)):
+        raise ApiError(403, "csrf_invalid", "Falta el token CSRF de la sesión (cabecera X-CSRF-Token) o no "
+                                            "corresponde a ella.")
+    return Principal(session.roles, session)
+
+
+def require_agent(request: Request, settings: SettingsDep, db: SessionDep) -> Principal:  # reads: thread pool
+    return authorize(request, settings, db, "agent")
+
+
+def require_admin(request: Request, settings: SettingsDep, db: SessionDep) -> Principal:  # reads: thread pool
+    return authorize(request, settings, db, "admin")
+
+
+AgentDep = Annotated[Principal, Depends(require_agent)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,27 +239,52 @@ class Scoring:
     groups: GroupCommit
     settings: Settings
 
-    async def classify_and_store(self, messages: list[Message], extra: list[dict] | None = None) -> list[dict]:
-        """Stored results for messages already seen (same id), new classifications for the rest, in order, each
-        stored before it is returned, with ``duplicate`` saying which is which."""
+    async def classify_and_store(self, messages: list[Message], extra: list[dict] | None = None, *,
+                                 in_place: bool = False) -> list[dict]:
+        """Stored results for messages already seen (same id and same content), new classifications for the rest,
+        in order, each stored before it is returned, with ``duplicate`` saying which is which.
+
+        An id stored for another message is a conflict: 409 ``id_conflict``, or with ``in_place`` (a batch) an
+        error entry ``{"id", "error"}`` in its place; either way nothing of the stored result is shown."""
         known = self.groups.stored([m.id for m in messages if m.id])
-        out: list[dict | None] = [{**known[m.id], "duplicate": True} if m.id in known else None for m in messages]
+        out: list[dict | IdConflict | None] = [None] * len(messages)
+        for i, m in enumerate(messages):
+            if m.id in known:
+                out[i] = {**known[m.id].result, "duplicate": True} if known[m.id].is_for(m) else IdConflict(m.id)
         todo = [i for i, stored in enumerate(out) if stored is None]
         saved = await self.groups.classify_and_store(self.classifier, [messages[i] for i in todo],
                                                      [extra[i] for i in todo] if extra else None)
-        for i, (stored, created) in zip(todo, saved):
+        for i, outcome in zip(todo, saved):
+            if isinstance(outcome, IdConflict):
+                out[i] = outcome
+                continue
+            stored, created = outcome
             out[i] = {**stored, "duplicate": not created}
             if created:
                 record(stored)
+        for i, outcome in enumerate(out):
+            if isinstance(outcome, IdConflict):
+                error = id_conflict()
+                if not in_place:
+                    raise error
+                out[i] = {"id": outcome.message_id, "error": {"code": error.code, "message": error.message,
+                                                              "fields": error.fields}}
         return out  # type: ignore[return-value]
 
 
+def id_conflict() -> ApiError:
+    """409 for a message id already stored for a different message; says nothing of that message."""
+    return ApiError(409, "id_conflict", "Este id ya corresponde a otro mensaje con un contenido distinto; envíe este "
+                                        "mensaje con un id propio.",
+                    [{"field": "id", "message": "ya usado por otro mensaje"}])
+
+
 async def scoring(request: Request) -> Scoring:
-    """The classify endpoints' one dependency (FastAPI spends ~15 µs on each per request): the key check, open
-    unless CLASSIFIER_CLASSIFY_REQUIRE_KEY=true, then the classifier and the store."""
+    """The classify endpoints' one dependency (FastAPI spends ~15 µs on each per request): a gateway key once any
+    key is configured (unless CLASSIFIER_CLASSIFY_REQUIRE_KEY=false), then the classifier and the store."""
     settings: Settings = request.app.state.settings
-    if settings.classify_require_key:
-        check_key(request, settings)
+    if settings.classify_require_key and keyring(settings).configured:
+        check_key(request, settings, "gateway")
     return Scoring(await get_classifier(request), request.app.state.group_commit, settings)
 
 

@@ -7,6 +7,10 @@ in the processor's caches, and writing their rows with one INSERT and one commit
 one. Every request still waits for its own rows to be committed before it answers, so nothing is acknowledged
 that is not stored; one request's failure is never another's. With one request at a time the group is that
 request alone. With ``CLASSIFIER_GROUP_COMMIT=false`` every request is its own group, with the same results.
+
+A message whose id is stored for another message comes back as ``IdConflict`` in its place. A store that cannot
+write fails the whole group with ``StoreUnavailable`` at once (retrying each request alone could only fail again),
+and every write's outcome is recorded in the ``WriteHealth`` that /readyz reports.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from uuid6 import uuid7
 from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
 from classifier.pipeline import Classifier
-from classifier.store.db import engine_for
-from classifier.store.repository import NewClassification, find_by_message_ids, save_classifications
+from classifier.store.db import StoreUnavailable, WriteHealth, engine_for, typed_store_errors
+from classifier.store.repository import (IdConflict, NewClassification, Saved, Stored, find_by_message_ids,
+                                         save_classifications)
 
-Saved = tuple[dict, bool]
+Outcome = Saved | IdConflict
 
 
 @dataclass
@@ -42,23 +47,26 @@ class GroupCommit:
     """Collects the requests of one event-loop turn, scores their messages together and stores them in one
     transaction (one per worker); with ``grouped`` off, each request alone, at once."""
 
-    def __init__(self, database_url: str, *, store_bodies: bool, grouped: bool = True):
+    def __init__(self, database_url: str, *, store_bodies: bool, grouped: bool = True,
+                 health: WriteHealth | None = None):
         self.database_url = database_url
         self.store_bodies = store_bodies
         self.grouped = grouped
+        self.health = health or WriteHealth(database_url)
         self._waiting: list[_Pending] = []
 
-    def stored(self, message_ids: Sequence[str]) -> dict[str, dict]:
+    def stored(self, message_ids: Sequence[str]) -> dict[str, Stored]:
         """Results already stored for these message ids (read now: reads need no grouping)."""
         if not message_ids:
             return {}
-        with engine_for(self.database_url).connect() as conn:
+        with typed_store_errors(), engine_for(self.database_url).connect() as conn:
             return find_by_message_ids(session=conn, message_ids=message_ids)
 
     async def classify_and_store(self, classifier: Classifier, messages: Sequence[Message],
-                                 extra: Sequence[dict] | None = None) -> list[Saved]:
+                                 extra: Sequence[dict] | None = None) -> list[Outcome]:
         """Score ``messages`` with ``classifier`` (with those of the other requests of this turn), store them, and
-        return each stored result and whether it was new (an id stored before returns the earlier result)."""
+        return each stored result and whether it was new (an id stored before for the same message returns the
+        earlier result; for another message, ``IdConflict``)."""
         if not messages:
             return []
         loop = asyncio.get_running_loop()
@@ -91,6 +99,10 @@ class GroupCommit:
             return
         try:
             saved = self._write([item for p in group for item in p.items])
+        except StoreUnavailable as exc:
+            for p in group:
+                _settle(p.done, exc=exc)
+            return
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0].done, exc=exc)
@@ -106,9 +118,9 @@ class GroupCommit:
             _settle(p.done, result=saved[start:start + len(p.messages)])
             start += len(p.messages)
 
-    def _write(self, items: list[NewClassification]) -> list[Saved]:
+    def _write(self, items: list[NewClassification]) -> list[Outcome]:
         STORE_GROUPS.observe(len(items))
-        with engine_for(self.database_url).connect() as conn:
+        with self.health.watch(), typed_store_errors(), engine_for(self.database_url).connect() as conn:
             return save_classifications(session=conn, items=items, store_body=self.store_bodies)
 
 

@@ -1,7 +1,9 @@
-"""ASGI middleware: request id, body size limit, JSON depth and UTF-8 checks, latency metrics, logs without bodies.
+"""ASGI middleware: request id, body size limit, JSON depth and UTF-8 checks, latency metrics, logs without bodies,
+and the 500 for an unexpected error.
 
 Checking the raw body here, before FastAPI parses it, gives every endpoint the same 4xx for bodies that are too
-large, too deeply nested or not UTF-8, instead of a parser crash.
+large, too deeply nested or not UTF-8, instead of a parser crash. An unexpected error is answered here too, in the
+one error shape with the request id, logged and counted, and the connection stays open for the next request.
 """
 
 from __future__ import annotations
@@ -12,11 +14,21 @@ import re
 import time
 import uuid
 
+from starlette.routing import Match
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before included routers stayed one route: app.routes is already flat
+    def iter_route_contexts(routes):
+        return routes
+
 from api.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("clasificador.http")
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(rb"[\[\]{}]")
+UNMATCHED = "unmatched"  # the one label of paths no route serves, so /metrics has a bounded set of series
+INTERNAL_ERROR = "Error interno; el equipo fue notificado."
 
 
 def json_depth(body: bytes) -> int:
@@ -53,12 +65,14 @@ class GuardMiddleware:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", request_id):
             request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        target = {k: scope.get(k, "") for k in ("type", "method", "path", "root_path")}  # routing changes the scope
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status: int | None = None  # the response's, once it starts
 
         async def send_with_id(message):
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
             await send(message)
@@ -96,33 +110,55 @@ class GuardMiddleware:
                         if json_depth(body) > self.max_json_depth:
                             problem = _error(400, "json_too_deep",
                                              f"El JSON anida más de {self.max_json_depth} niveles.", request_id)
-        route = _route_label(scope)
-        if problem is not None:
-            status, payload = problem
-            await send_with_id({"type": "http.response.start", "status": status,
-                                "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(payload)).encode())]})
-            await send_with_id({"type": "http.response.body", "body": payload})
-        else:
-            replayed = False
+        failed = False
+        try:
+            if problem is not None:
+                await _send_json(send_with_id, *problem)
+            else:
+                replayed = False
 
-            async def replay():
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
+                async def replay():
+                    nonlocal replayed
+                    if not replayed:
+                        replayed = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
 
-            await self.app(scope, replay if scope["method"] in ("POST", "PUT", "PATCH") else receive, send_with_id)
-        elapsed = time.perf_counter() - started
-        REQUESTS.labels(scope["method"], route, str(status_holder["status"])).inc()
-        LATENCY.labels(route).observe(elapsed)
-        log.info("request", extra={"request_id": request_id, "method": scope["method"], "route": route,
-                                   "status": status_holder["status"], "ms": round(elapsed * 1000, 2)})
+                await self.app(scope, replay if scope["method"] in ("POST", "PUT", "PATCH") else receive,
+                               send_with_id)
+        except Exception:
+            failed = True
+            log.exception("unexpected error", extra={"request_id": request_id, "method": scope["method"],
+                                                     "route": route_label(scope, target)})
+            if status is not None:  # part of the response is out: only closing the connection tells the client
+                _record(scope, target, request_id, 500, started)
+                raise
+            await _send_json(send_with_id, *_error(500, "internal_error", INTERNAL_ERROR, request_id))
+        _record(scope, target, request_id, 500 if failed or status is None else status, started)
 
 
-def _route_label(scope) -> str:
-    path = scope.get("path", "")
-    known = ("/v1/classify/batch", "/v1/classify/email", "/v1/classify", "/v1/sla", "/v1/policy",
-             "/v1/calendar.ics", "/healthz", "/readyz", "/metrics")
-    return path if path in known else "other"
+def _record(scope, target: dict, request_id: str, status: int, started: float) -> None:
+    """Count the request in /metrics and log it (5xx at error level), by route template, without its body."""
+    elapsed = time.perf_counter() - started
+    route = route_label(scope, target)
+    REQUESTS.labels(scope["method"], route, str(status)).inc()
+    LATENCY.labels(route).observe(elapsed)
+    log.log(logging.ERROR if status >= 500 else logging.INFO, "request",
+            extra={"request_id": request_id, "method": scope["method"], "route": route, "status": status,
+                   "ms": round(elapsed * 1000, 2)})
+
+
+async def _send_json(send, status: int, payload: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def route_label(scope, target: dict) -> str:
+    """The template of the route that served the request (``/v1/review/{id}/decision``), one series per route in
+    /metrics; ``unmatched`` for paths no route serves. Routing leaves an API route in the scope; a mount, or a
+    request refused before routing (413, say), is matched here on ``target``, the request as it arrived."""
+    route = scope.get("route")
+    if route is None and "app" in scope:
+        route = next((r for r in iter_route_contexts(scope["app"].routes) if r.matches(target)[0] != Match.NONE), None)
+    return (getattr(route, "path_format", None) or UNMATCHED) if route is not None else UNMATCHED

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "Scoring (one core)": "bench.bench_text",
     "HTTP service": "bench.bench_http",
     "Training": "bench.bench_training",
+    "Hostile e-mails": "bench.bench_email",
 }
 
 

@@ -1,4 +1,6 @@
-"""HTTP: throughput with wrk and latency at a fixed 200 req/s, /v1/classify against /healthz, 1 and 2 workers.
+"""HTTP: throughput with wrk and latency at a fixed 200 req/s, /v1/classify against /healthz, 1 and 2 workers;
+then agents' reports over a store of 100,000 rows, alone and while /healthz is measured
+(``python -m bench.bench_http reports`` runs only that part and prints its table).
 
 The server runs as uvicorn would in production (with a real SQLite store) and the load comes from another
 process on loopback: wrk (Debian package) for the most requests per second (classify and healthz run back to
@@ -23,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.report import Figure
+from bench.report import Figure, table
 
 BODY = {"channel": "email", "subject": "Boletines con error",
         "body": "Buenos días, al generar los boletines del tercer periodo a 3 de los 40 docentes les sale un error "
@@ -42,10 +44,11 @@ def _cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def start_server(workers: int, tmp: Path) -> tuple[subprocess.Popen, int, float]:
+def start_server(workers: int, tmp: Path, *, database_url: str | None = None, extra_env: dict | None = None
+                 ) -> tuple[subprocess.Popen, int, float]:
     port = _free_port()
-    env = {**os.environ, "CLASSIFIER_DATABASE_URL": f"sqlite:///{tmp / f'bench-{workers}.sqlite3'}",
-           "CLASSIFIER_AUTO_MIGRATE": "false"}  # as `make run`: migrations applied once, before the workers
+    env = {**os.environ, "CLASSIFIER_DATABASE_URL": database_url or f"sqlite:///{tmp / f'bench-{workers}.sqlite3'}",
+           "CLASSIFIER_AUTO_MIGRATE": "false", **(extra_env or {})}  # as `make run`: migrations applied once, first
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--host", "127.0.0.1",
            "--port", str(port), "--no-access-log", "--log-level", "warning"]
     if workers > 1:
@@ -200,4 +203,150 @@ def run() -> list[Figure]:
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
+    return figures + run_reports()
+
+
+# ---------------------------------------------------------------------------------------- reports over a full store
+
+STORE_ROWS = 100_000
+REPORTS = {"/v1/quality?weeks=104": "GET", "/review": "GET", "/v1/review": "GET",
+           "/v1/review?order=least_confident": "GET", "/v1/feedback/export": "GET", "/v1/escalations/check": "POST"}
+BENCH_KEY = "clave-de-banco-de-pruebas"
+
+
+def fill_store(url: str, rows: int, *, seed: int = 0, decided: float = 0.15, settings=None) -> None:
+    """``rows`` realistic classifications spread over the last two years (real results of corpus messages, each
+    stored under its own ids and times) and agents' decisions on a share of them, written with bulk INSERTs: a
+    store of 100,000 rows in seconds, not through HTTP. The schema must be migrated already; ``settings`` (by
+    default the environment's) say where the corpus, rules and model are."""
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+    from uuid6 import uuid7
+
+    from classifier.corpus import load_rows
+    from classifier.ingest import Message
+    from classifier.pipeline import Classifier
+    from classifier.settings import get_settings
+    from classifier.store.content_hash import message_hash
+    from classifier.store.db import engine_for
+    from classifier.store.tables import ClassificationRow, DecisionRow
+
+    rng = random.Random(seed)
+    settings = settings or get_settings()
+    corpus = load_rows(settings.corpus_path)
+    samples = [corpus[i] for i in sorted(rng.sample(range(len(corpus)), min(400, len(corpus))))]
+    classifier = Classifier.load(settings)
+    messages = [Message(None, r.channel, r.subject, r.body, None) for r in samples]
+    templates = [(m, c.as_dict()) for m, c in zip(messages, classifier.classify_many(messages))]
+    now = datetime.now(timezone.utc)
+    span = timedelta(weeks=104).total_seconds()
+    priorities = ("muy_alta", "alta", "media", "baja", "muy_baja")
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        for start in range(0, rows, 5000):
+            classifications, decisions = [], []
+            for i in range(start, min(start + 5000, rows)):
+                message, answer = templates[i % len(templates)]
+                created = now - timedelta(seconds=rng.random() * span)
+                received = created - timedelta(seconds=rng.random() * 30)
+                row_id, message_id = str(uuid7()), f"bench-{seed}-{i}"
+                classifications.append(dict(
+                    id=row_id, message_id=message_id, channel=message.channel, subject=message.subject,
+                    body=message.body, sender=None, customer_id=None, received_at=received, created_at=created,
+                    priority=answer["priority"], source=answer["source"], confidence=answer["confidence"],
+                    needs_review=answer["needs_review"], model_priority=answer["model_priority"],
+                    model_version=answer["model_version"], version=1, body_purged_at=None,
+                    content_hash=message_hash(message),
+                    result={**answer, "id": message_id, "classification_id": row_id,
+                            "received_at": received.isoformat()}))
+                if rng.random() < decided:
+                    kind = rng.choices(("accept", "change", "escalate"), (6, 3, 1))[0]
+                    final = answer["priority"] if kind == "accept" else rng.choice(priorities)
+                    decisions.append(dict(
+                        id=str(uuid7()), classification_id=row_id, agent=f"agente-{rng.randrange(8)}",
+                        decision=kind, priority=final, suggested_priority=answer["priority"],
+                        level="N2" if kind == "escalate" else "N1", reason="banco de pruebas" if kind == "change"
+                        else None, replaces=None, current=True,
+                        created_at=created + timedelta(minutes=rng.randrange(1, 600))))
+            conn.execute(insert(ClassificationRow.__table__), classifications)
+            if decisions:
+                conn.execute(insert(DecisionRow.__table__), decisions)
+
+
+REPORT_TARGET_MS, HEALTHZ_P99_TARGET_MS = 300.0, 20.0
+HAMMERED = ("/v1/quality?weeks=104", "/review", "/v1/feedback/export")
+
+
+def _request(port: int, path: str, method: str = "GET") -> tuple[float, int]:
+    """Milliseconds until the whole answer of a keyed request arrived, and its size."""
+    started = time.perf_counter()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     headers={"x-api-key": BENCH_KEY})
+    with urllib.request.urlopen(request, timeout=120) as r:
+        size = len(r.read())
+    return (time.perf_counter() - started) * 1000, size
+
+
+def _hammer(port: int, seconds: int, connections: int = 3) -> subprocess.Popen:
+    """wrk on the heavy reports, round robin over ``connections`` connections, in the background."""
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    paths = ", ".join(f'"{p}"' for p in HAMMERED)
+    script.write(f'wrk.headers["X-API-Key"] = "{BENCH_KEY}"\nlocal paths = {{{paths}}}\nlocal i = 0\n'
+                 "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n")
+    script.close()
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", script.name,
+           f"http://127.0.0.1:{port}"]
+    if len(_cores()) > 1:
+        cmd = ["taskset", "-c", str(_cores()[-1]), *cmd]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def run_reports(rows: int = STORE_ROWS) -> list[Figure]:
+    """Each report's latency over ``rows`` stored classifications, then /healthz at 50 req/s while wrk keeps three
+    of them running: database work runs off the event loop, so liveness must not wait for reports."""
+    if shutil.which("wrk") is None:
+        return [Figure("report benchmarks skipped: wrk is not installed (make bench installs it as root)", 0, "")]
+    from classifier.store.db import upgrade
+
+    figures: list[Figure] = []
+    all_cores = set(_cores())
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'reports.sqlite3'}"
+        upgrade(url)
+        started = time.perf_counter()
+        fill_store(url, rows)
+        figures.append(Figure(f"filling the store with {rows:,} classifications (bulk INSERT)",
+                              time.perf_counter() - started, "s", note="realistic rows: stored results of corpus "
+                                                                      "messages, 15 % with agents' decisions"))
+        proc, port, _ = start_server(1, Path(tmp), database_url=url, extra_env={"CLASSIFIER_API_KEY": BENCH_KEY})
+        try:
+            for path, method in REPORTS.items():
+                _request(port, path, method)  # warm up: page cache, first query plans
+                runs = sorted(_request(port, path, method) for _ in range(5))
+                median, size = runs[2]
+                figures.append(Figure(f"{method} {path} at {rows:,} rows", median, "ms", REPORT_TARGET_MS,
+                                      higher_is_better=False,
+                                      note=f"median of 5, slowest {runs[-1][0]:.0f} ms; {size / 1e6:.2f} MB"))
+            hammer = _hammer(port, seconds=14)
+            time.sleep(2)  # the reports are running
+            health = fixed_rate(port, "/healthz", None, rate=50, seconds=10)
+            os.sched_setaffinity(0, all_cores)
+            out, _ = hammer.communicate(timeout=60)
+            served = re.search(r"(\d+) requests in ([\d.]+)s", out)
+            rate = f"{int(served.group(1)) / float(served.group(2)):.1f} reports/s" if served else "wrk gave no count"
+            figures.append(Figure("/healthz p99 while three clients run reports without pause", health["p99"], "ms",
+                                  HEALTHZ_P99_TARGET_MS, higher_is_better=False,
+                                  note=f"p50 {health['p50']:.1f} ms over {health['count']} requests at 50/s; "
+                                       f"{', '.join(HAMMERED)} served at {rate}"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     return figures
+
+
+if __name__ == "__main__":  # only the reports part, printed (bench/results/ is left as it is)
+    if sys.argv[1:] != ["reports"]:
+        raise SystemExit("usage: python -m bench.bench_http reports")
+    print("\n".join(table(run_reports())))

@@ -30,7 +30,7 @@ class Figure:
         return "pass" if ok else "short"
 
 
-LIBRARIES = ("spacy", "scikit-learn", "numpy", "fastapi", "uvicorn", "pydantic", "holidays")
+LIBRARIES = ("spacy", "scikit-learn", "numpy", "fastapi", "uvicorn", "pydantic", "holidays", "lxml")
 
 
 def environment() -> dict:
@@ -67,14 +67,19 @@ def write_report(sections: dict[str, list[Figure]], out_dir: Path) -> str:
         "",
     ]
     for section, figures in sections.items():
-        lines += [f"## {section}", "", "| figure | value | target | status | note |", "|---|---|---|---|---|"]
-        for f in figures:
-            target = "" if f.target is None else ("≥ " if f.higher_is_better else "≤ ") + _fmt(f.target)
-            lines.append(f"| {f.name} | {_fmt(f.value)} {f.unit} | {target} | {f.status} | {f.note} |")
-        lines.append("")
+        lines += [f"## {section}", "", *table(figures), ""]
     text = "\n".join(lines)
     (out_dir / "latest.md").write_text(text, "utf-8")
     return text
+
+
+def table(figures: list[Figure]) -> list[str]:
+    """One section's figures as the lines of a Markdown table."""
+    lines = ["| figure | value | target | status | note |", "|---|---|---|---|---|"]
+    for f in figures:
+        target = "" if f.target is None else ("≥ " if f.higher_is_better else "≤ ") + _fmt(f.target)
+        lines.append(f"| {f.name} | {_fmt(f.value)} {f.unit} | {target} | {f.status} | {f.note} |")
+    return lines
 
 
 def _fmt(value: float) -> str:

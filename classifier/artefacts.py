@@ -2,7 +2,8 @@
 
 Each version is two files, both hashed in ``manifest.json``: ``priority-<version>.npz``, the ``ServingModel`` a
 worker loads (plain arrays, no pickle, no scikit-learn import), and ``priority-<version>.joblib``, the fitted
-estimator for inspection and retraining. Nothing is loaded whose sha256 differs from the manifest's.
+estimator for inspection and retraining. Nothing is loaded whose sha256 differs from the manifest's. A folder
+``<version>/`` beside them holds what ``train`` reported about it (verdict, confusion matrices); it goes with them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -19,6 +22,8 @@ from classifier.errors import Errors, ModelError
 from classifier.serving import ServingModel
 
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "spacy", "joblib")
+VERSION = re.compile(r"\d{14}-[0-9a-f]{8}")  # what ``save_model`` names a version: UTC time, data hash
+STATUS = {"current": "actual", "previous": "anterior", "rolled_back": "revertido", "rejected": "rechazado"}
 
 
 def file_sha256(path: Path) -> str:
@@ -82,15 +87,31 @@ def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, met
         previous = [manifest["current"], *manifest.get("previous", [])] if "current" in manifest else []
         manifest = {**manifest, "current": entry, "previous": previous}
     else:
-        rejected = [entry, *manifest.get("rejected", [])]
-        kept = rejected if keep_rejected is None else rejected[:keep_rejected]
-        manifest = {**manifest, "rejected": kept}
-        write_manifest(models_dir, manifest)
-        for old in rejected[len(kept):]:  # refused candidates beyond the limit: their files go too
-            _remove_files(models_dir, old, manifest)
-        return entry
+        manifest = {**manifest, "rejected": [entry, *manifest.get("rejected", [])]}
     write_manifest(models_dir, manifest)
+    if not promote and keep_rejected is not None:
+        drop_rejected(models_dir, keep_rejected)
     return entry
+
+
+def drop_rejected(models_dir: Path, keep: int) -> list[dict]:
+    """Keep the ``keep`` newest refused candidates; the older ones leave the manifest and their files go too."""
+    manifest = read_manifest(models_dir)
+    rejected = manifest.get("rejected", [])
+    manifest = {**manifest, "rejected": rejected[:keep]}
+    write_manifest(models_dir, manifest)
+    for old in rejected[keep:]:
+        _remove_files(models_dir, old, manifest)
+    return rejected[keep:]
+
+
+def version_dir(models_dir: Path, version: str) -> Path:
+    """The folder of what was reported about ``version`` (created on demand)."""
+    if not VERSION.fullmatch(version):
+        raise ModelError(f"versión de modelo no válida: {version!r}")
+    path = Path(models_dir) / version
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _entries(manifest: dict) -> list[tuple[str, dict]]:
@@ -101,16 +122,44 @@ def _entries(manifest: dict) -> list[tuple[str, dict]]:
     return out
 
 
-def _remove_files(models_dir: Path, entry: dict, manifest: dict) -> None:
+def _remove_files(models_dir: Path, entry: dict, manifest: dict) -> list[str]:
+    """Delete a version's files and folder unless the manifest still names them; the names deleted."""
     named = {name for _, e in _entries(manifest) for name in (e["artefact"], e.get("serving", {}).get("artefact"))}
+    removed = []
     for name in (entry["artefact"], entry.get("serving", {}).get("artefact")):
-        if name and name not in named:
-            (Path(models_dir) / name).unlink(missing_ok=True)
+        if name and name not in named and (Path(models_dir) / name).exists():
+            (Path(models_dir) / name).unlink()
+            removed.append(name)
+    version = entry["model_version"]
+    folder = Path(models_dir) / version
+    if VERSION.fullmatch(version) and folder.is_dir() and version not in {e["model_version"] for _, e in
+                                                                           _entries(manifest)}:
+        shutil.rmtree(folder)
+        removed.append(version + "/")
+    return removed
 
 
 def list_models(models_dir: Path) -> list[tuple[str, dict]]:
     """(status, entry) for every version, current first."""
     return _entries(read_manifest(models_dir))
+
+
+def prune(models_dir: Path, keep: int) -> list[tuple[str, dict, list[str]]]:
+    """Keep the current version, the previous one (what ``rollback`` restores) and the ``keep`` newest (by version,
+    which starts with the training time); the rest leave the manifest with their files and folders.
+
+    Returns (where it was, entry, files removed) for each version removed.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    manifest = read_manifest(models_dir)
+    entries = _entries(manifest)
+    kept = set(sorted({e["model_version"] for _, e in entries}, reverse=True)[:keep])
+    kept |= {e["model_version"] for e in [manifest.get("current"), *manifest.get("previous", [])[:1]] if e}
+    manifest = {**manifest, **{key: [e for e in manifest.get(key, []) if e["model_version"] in kept]
+                               for key in ("previous", "rolled_back", "rejected")}}
+    write_manifest(models_dir, manifest)
+    return [(where, e, _remove_files(models_dir, e, manifest)) for where, e in entries if e["model_version"] not in kept]
 
 
 def promote(models_dir: Path, version: str) -> dict:
@@ -119,7 +168,8 @@ def promote(models_dir: Path, version: str) -> dict:
     manifest = read_manifest(models_dir)
     found = [(key, e) for key, e in _entries(manifest) if e["model_version"] == version]
     if not found:
-        raise ModelError(f"no model version {version!r} in {Path(models_dir) / 'manifest.json'}: see `model list`")
+        raise ModelError(f"no existe la versión {version!r} en {Path(models_dir) / 'manifest.json'}: "
+                         "vea `python -m classifier model list`")
     key, entry = found[0]
     if key == "current":
         return entry
@@ -144,7 +194,9 @@ def rollback(models_dir: Path) -> dict:
     manifest = read_manifest(models_dir)
     previous = manifest.get("previous", [])
     if not previous:
-        raise ModelError("no previous model to roll back to")
+        raise ModelError(f"no hay un modelo anterior al que volver en {Path(models_dir) / 'manifest.json'}: "
+                         "`python -m classifier model list` muestra las versiones y `model promote VERSIÓN` "
+                         "pone una en servicio")
     load_model(models_dir, previous[0])  # refuse to switch to an artefact that fails its check
     manifest = {**manifest, "current": previous[0], "previous": previous[1:],
                 "rolled_back": [manifest["current"], *manifest.get("rolled_back", [])]}

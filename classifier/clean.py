@@ -70,6 +70,11 @@ _CLOSING_LINE = re.compile(
     r"quedamos\s+atent[oa]s|feliz\s+d[ií]a|bendiciones)\b.{0,40}$",
     re.IGNORECASE,
 )
+_DISCLAIMER_HINT = re.compile("|".join(map(re.escape, _DISCLAIMER_HINTS)))
+# Any of the line checks of ``_noise_ranges`` (a superset: IGNORECASE for all), so a plain line costs one look.
+_MAYBE_NOISE = re.compile("|".join(f"(?:{r.pattern})" for r in (_REPLY_HEADER, _FORWARD_MARK, _HEADER_LINE, _QUOTED,
+                                                                _SIGNATURE_MARK, _FORMULA_LINE, _CLOSING_LINE)),
+                          re.IGNORECASE)
 _SIGNATURE_LINE_MAX = 70  # after a closing formula, shorter lines are taken as the signature block
 
 def _fold_char(ch: str) -> str:
@@ -295,6 +300,11 @@ def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
         if not stripped:
             in_forward_header = False
             continue
+        if not in_signature and not _MAYBE_NOISE.match(stripped) and not (len(stripped) > 60
+                                                                          and _is_disclaimer(stripped)):
+            keep.append((start, end))  # most lines: one look says none of the checks below can apply
+            seen_content = True
+            continue
         if _REPLY_HEADER.match(stripped) and seen_content:
             removed.append("respuesta_citada")
             cut = True
@@ -333,7 +343,7 @@ def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
 
 def _is_disclaimer(line: str) -> bool:
     low = line.lower()
-    return any(hint in low for hint in _DISCLAIMER_HINTS) and _DISCLAIMER.search(low) is not None
+    return _DISCLAIMER_HINT.search(low) is not None and _DISCLAIMER.search(low) is not None
 
 
 def _looks_like_header_block(line: str) -> bool:

@@ -1,4 +1,8 @@
-"""Command line: ``python -m classifier <command>``; JSON Lines in, JSON Lines out, logs on stderr."""
+"""Command line: ``python -m classifier <command>``; JSON Lines in, JSON Lines out, logs on stderr.
+
+Everything a user reads here is Spanish, argparse's own words included (``_Parser``); command and option names
+are an interface and stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from classifier.errors import ClassifierError, ConfigError
 from classifier.settings import get_settings
@@ -22,7 +27,7 @@ def _sla(args: argparse.Namespace) -> int:
     def handle(item: dict) -> dict:
         for key in ("id", "received_at", "priority"):
             if key not in item:
-                raise ValueError(f"missing field {key!r}")
+                raise ValueError(f"falta el campo {key!r}")
         result = engine.sla.deadlines(
             str(item["priority"]),
             parse_instant(item["received_at"]),
@@ -46,7 +51,7 @@ def _escalations(args: argparse.Namespace) -> int:
     def handle(item: dict) -> dict:
         for key in ("id", "received_at", "priority"):
             if key not in item:
-                raise ValueError(f"missing field {key!r}")
+                raise ValueError(f"falta el campo {key!r}")
         check = engine.sla.escalation(
             str(item["priority"]),
             parse_instant(item["received_at"]),
@@ -93,9 +98,11 @@ def _data_merge(args: argparse.Namespace) -> int:
     with open(path, "w", encoding="utf-8") as handle:
         for row in merged:
             handle.write(row.model_dump_json(exclude_none=True) + "\n")
-    print(f"{path}: {len(corpus)} rows kept, {len(merged) - len(corpus)} added; run `data check` next")
+    print(f"{path}: {len(corpus)} filas conservadas, {len(merged) - len(corpus)} añadidas; "
+          "ejecute `data check` a continuación")
     if dropped:
-        print(f"left out {len(dropped)} new rows that near-duplicate corpus rows in both splits: {', '.join(dropped)}")
+        print(f"quedan fuera {len(dropped)} filas nuevas casi iguales a filas del corpus en ambas particiones: "
+              f"{', '.join(dropped)}")
     return 0
 
 
@@ -106,11 +113,11 @@ def _data_reference(args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else get_settings().corpus_path
     held_out = load_rows(Path(args.eval)) if args.eval else None
     result = evaluate_reference(load_rows(path), held_out)
-    print(f"reference model (TF-IDF words 1-2 + char_wb 2-5, LogisticRegression C=4) trained on {path}, "
-          f"scored on {args.eval or 'its test split'}")
-    print(f"train {result['train']} rows, test {result['test']} rows")
+    print(f"modelo de referencia (TF-IDF de palabras 1-2 + char_wb 2-5, LogisticRegression C=4) entrenado con "
+          f"{path}, evaluado en {args.eval or 'su partición de prueba'}")
+    print(f"entrenamiento {result['train']} filas, prueba {result['test']} filas")
     print(result["report"])
-    print(f"macro-F1 on test: {result['macro_f1']:.4f}")
+    print(f"macro-F1 en prueba: {result['macro_f1']:.4f}")
     return 0
 
 
@@ -146,11 +153,11 @@ def _score(args: argparse.Namespace) -> int:
         if isinstance(item, Exception):
             batch.append((None, item))
         elif not isinstance(item, dict):
-            batch.append((item, ValueError(f"expected a JSON object, got {type(item).__name__}")))
+            batch.append((item, ValueError(f"se esperaba un objeto JSON, llegó {type(item).__name__}")))
         else:
             try:
                 if "id" not in item:
-                    raise ValueError("missing field 'id'")
+                    raise ValueError("falta el campo 'id'")
                 batch.append((item, message_from_dict(item)))
             except (ClassifierError, ValueError) as exc:
                 batch.append((item, exc))
@@ -168,27 +175,72 @@ def _train(args: argparse.Namespace) -> int:
     if args.with_feedback:
         report = check_corpus(Path(args.with_feedback), "feedback", reference=get_settings().corpus_path)
         if not report.ok:
-            print("feedback file rejected:\n" + "\n".join(f"  {p}" for p in report.problems), file=sys.stderr)
+            print("archivo de correcciones rechazado:\n" + "\n".join(f"  {p}" for p in report.problems),
+                  file=sys.stderr)
             return 1
         feedback = report.rows
-    entry = train_and_save(get_settings(), data=Path(args.data) if args.data else None, feedback=feedback,
-                           params={"random_state": args.seed}, progress=True, compare=bool(args.with_feedback))
-    print(json.dumps({k: entry[k] for k in ("model_version", "artefact", "metrics", "promoted", "compared_with",
-                                            "refused_because")}, ensure_ascii=False, indent=2))
-    if not entry["promoted"]:
-        print(f"candidate {entry['model_version']} NOT promoted: " + "; ".join(entry["refused_because"])
-              + ". The current model stays; `model promote VERSION` overrides.", file=sys.stderr)
-        return 3
-    return 0
+    verdict = train_and_save(get_settings(), data=Path(args.data) if args.data else None, feedback=feedback,
+                             params={"random_state": args.seed}, progress=True, compare=bool(args.with_feedback))
+    _print_verdict(verdict)
+    return 0 if verdict.promoted else 3
+
+
+_SERVED_SOON = "cada worker lo toma en unos segundos; POST /v1/admin/reload lo sirve ya"
+
+
+def _print_verdict(verdict) -> None:
+    """One screen: both models side by side, the decision with its reasons, and where the figures are."""
+    from classifier.policy import PRIORITIES
+
+    new, old = verdict.candidate, verdict.current
+    print(f"Veredicto del entrenamiento (reglas + modelo sobre las mismas {new['test_rows']} filas de prueba)")
+    print(f"  candidato  {new['model_version']}   {new['train_rows']} filas de entrenamiento, "
+          f"{new['feedback_used']} correcciones usadas, {new['feedback_dropped_in_test']} descartadas por estar en "
+          "prueba")
+    print(f"  actual     {old['model_version']}" if old else "  actual     (no había modelo actual)")
+
+    def line(title: str, pick, digits: int) -> None:
+        now = f"{pick(old):>10.{digits}f}" if old else f"{'-':>10}"
+        change = f"{pick(new) - pick(old):>+12.{digits}f}" if old else ""
+        print(f"  {title:20}{now}{pick(new):>11.{digits}f}{change}")
+
+    print(f"\n  {'':20}{'actual':>10}{'candidato':>11}{'diferencia' if old else '':>12}")
+    for label in PRIORITIES:
+        line(f"F1 {label}", lambda m, label=label: m["f1"][label], 3)
+    line("macro-F1", lambda m: m["macro_f1"], 4)
+    line("recall muy_alta", lambda m: m["recall_muy_alta"], 4)
+    print()
+    if not verdict.promoted:
+        print("Decisión: no promovido. El modelo actual sigue en servicio porque:")
+        for reason in verdict.refused_because:
+            print(f"  - {reason}")
+        print(f"  `python -m classifier model promote {new['model_version']}` lo pone en servicio de todos modos.")
+    elif not old:
+        print("Decisión: promovido (no había modelo actual con que compararlo).")
+    elif not verdict.gated:
+        print("Decisión: promovido (sin --with-feedback el candidato pasa a ser el actual sin el control de "
+              "retraining; `model rollback` vuelve al anterior).")
+    else:
+        print("Decisión: promovido: respeta los límites de retraining de la política (macro-F1 y recall de "
+              "muy_alta).")
+    if verdict.promoted:
+        print(f"  {_SERVED_SOON[0].upper()}{_SERVED_SOON[1:]}.")
+    if verdict.figures:
+        print("Matrices de confusión (filas: etiqueta; columnas: predicción):")
+        for path in verdict.figures:
+            print(f"  {path}")
+    if verdict.report:
+        print(f"Detalle: {verdict.report}")
 
 
 def _model_list(args: argparse.Namespace) -> int:
-    from classifier.artefacts import list_models
+    from classifier.artefacts import STATUS, list_models
 
+    print(f"{'estado':11} {'versión':28} {'entrenado':26} {'macro-F1':>9} {'recall muy_alta':>16}")
     for status, e in list_models(get_settings().models_dir):
         m = e.get("metrics", {})
-        print(f"{status:12} {e['model_version']:28} trained {e.get('trained_at', '?'):25} "
-              f"macro-F1 {m.get('macro_f1', float('nan')):.4f}  muy_alta recall {m.get('recall_muy_alta', float('nan')):.4f}")
+        print(f"{STATUS[status]:11} {e['model_version']:28} {e.get('trained_at', '?'):26} "
+              f"{m.get('macro_f1', float('nan')):>9.4f} {m.get('recall_muy_alta', float('nan')):>16.4f}")
     return 0
 
 
@@ -196,7 +248,7 @@ def _model_promote(args: argparse.Namespace) -> int:
     from classifier.artefacts import promote
 
     entry = promote(get_settings().models_dir, args.version)
-    print(f"current model is now {entry['model_version']} (workers pick it up within seconds)")
+    print(f"el modelo actual es ahora {entry['model_version']} ({_SERVED_SOON})")
     return 0
 
 
@@ -212,7 +264,7 @@ def _model_export_serving(args: argparse.Namespace) -> int:
         elif entries:
             manifest[key] = [e if "serving" in e else add_serving_file(models_dir, e) for e in entries]
     write_manifest(models_dir, manifest)
-    print(f"serving files written; current model {manifest['current']['model_version']}")
+    print(f"archivos de servicio escritos; modelo actual {manifest['current']['model_version']}")
     return 0
 
 
@@ -220,7 +272,18 @@ def _model_rollback(args: argparse.Namespace) -> int:
     from classifier.artefacts import rollback
 
     entry = rollback(get_settings().models_dir)
-    print(f"current model is now {entry['model_version']} (POST /v1/admin/reload to serve it)")
+    print(f"el modelo actual es ahora {entry['model_version']} ({_SERVED_SOON})")
+    return 0
+
+
+def _model_prune(args: argparse.Namespace) -> int:
+    from classifier.artefacts import STATUS, prune
+
+    removed = prune(get_settings().models_dir, args.keep)
+    for status, entry, files in removed:
+        print(f"eliminado {STATUS[status]:10} {entry['model_version']}: {', '.join(files) or 'sin archivos'}")
+    print(f"{len(removed)} versiones eliminadas" if removed else
+          "nada que eliminar: se conservan el modelo actual, el anterior y las versiones más recientes")
     return 0
 
 
@@ -250,7 +313,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         rows = [r for r in load_rows(settings.corpus_path) if r.split == (args.split or "test")]
     prepared = prepare(rows, rules, model_input, progress=True)
     if args.rules_only:
-        report = rules_report(prepared, rows)
+        report = rules_report(prepared, rows, rules.impact)
         (out_dir / "evaluation-rules.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
         _print_rules_report(report)
         return 0
@@ -258,17 +321,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     loaded = load_model(settings.models_dir)
     report = evaluate_prepared(loaded.model, prepared, rows, decision=decision)
     report["model_version"] = loaded.version
-    report["rules"] = {k: v for k, v in rules_report(prepared, rows).items() if k in ("coverage", "precision",
+    report["rules"] = {k: v for k, v in rules_report(prepared, rows, rules.impact).items() if k in ("coverage", "precision",
                                                                                      "impact_accuracy")}
     if not args.data:  # the whole picture: our test split next to text we did not write and to unseen styles
-        report["side_by_side"] = {"corpus test split": report["rules_plus_model"]}
-        for name, path in (("external.jsonl", settings.data_dir / "external.jsonl"), ("real dev set", settings.real_data)):
+        report["side_by_side"] = {"prueba del corpus": report["rules_plus_model"]}
+        for name, path in (("external.jsonl", settings.data_dir / "external.jsonl"),
+                           ("conjunto real (dev)", settings.real_data)):
             if Path(path).exists():
                 other = load_labelled(Path(path))
                 report["side_by_side"][name] = evaluate_prepared(
                     loaded.model, prepare(other, rules, model_input), other, decision=decision)["rules_plus_model"]
             else:
-                print(f"{name}: {path} not found, left out", file=sys.stderr)
+                print(f"{name}: no se encontró {path}; queda fuera", file=sys.stderr)
         if not args.no_loso:
             corpus = load_rows(settings.corpus_path)
             loso = leave_one_style_out(corpus, rules, model_input, DEFAULT_PARAMS, rules_dir=settings.rules_dir,
@@ -276,7 +340,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             if loso:
                 report["leave_one_style_out"] = loso
                 worst = min(loso, key=lambda k: loso[k]["macro_f1"])
-                report["side_by_side"][f"LOSO worst ({worst})"] = loso[worst]
+                report["side_by_side"][f"peor estilo ({worst})"] = loso[worst]
     if args.cv:
         all_rows = [r for r in load_rows(settings.corpus_path) if r.split == "train"]
         train_prepared = prepare(all_rows, rules, model_input, progress=True)
@@ -291,22 +355,22 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_rules_report(report: dict) -> None:
-    print(f"rules on {report['rows']} messages: precision {report['precision']:.3f}, "
-          f"coverage {report['coverage']:.3f} ({report['decided']} decided), "
-          f"impact accuracy {report['impact_accuracy']:.3f} on {report['impact_stated']} with stated impact")
-    print(f"{'rule':32} {'fired':>6} {'decided':>8} {'precision':>10}")
+    print(f"reglas en {report['rows']} mensajes: precisión {report['precision']:.3f}, "
+          f"cobertura {report['coverage']:.3f} ({report['decided']} decididos), "
+          f"acierto de impacto {report['impact_accuracy']:.3f} en {report['impact_stated']} con impacto indicado")
+    print(f"{'regla':32} {'disparos':>8} {'decididos':>10} {'precisión':>10}")
     for rule, f in report["per_rule"].items():
         prec = "-" if f["precision"] is None else f"{f['precision']:.3f}"
-        print(f"{rule:32} {f['fired']:>6} {f['decided']:>8} {prec:>10}")
-    print(f"wrong decisions ({len(report['wrong'])}):")
+        print(f"{rule:32} {f['fired']:>8} {f['decided']:>10} {prec:>10}")
+    print(f"decisiones equivocadas ({len(report['wrong'])}):")
     for w in report["wrong"]:
-        print(f"  {w['id']}: labelled {w['label']}, rules said {w['rules']} ({w['rule']}: {w['evidence']})")
+        print(f"  {w['id']}: etiqueta {w['label']}, las reglas dijeron {w['rules']} ({w['rule']}: {w['evidence']})")
 
 
-_GAP_LINES = (("macro-F1", "macro_f1", ".3f"), ("accuracy", "accuracy", ".3f"),
-              ("complete called muy_baja", "complete_called_incomplete", ".1%"),
-              ("failures called baja/muy_baja", "failures_called_low", ".1%"),
-              ("sent to review", "review_share", ".1%"), ("accuracy on the rest", "accuracy_not_reviewed", ".3f"))
+_GAP_LINES = (("macro-F1", "macro_f1", ".3f"), ("exactitud", "accuracy", ".3f"),
+              ("completos llamados muy_baja", "complete_called_incomplete", ".1%"),
+              ("fallas llamadas baja/muy_baja", "failures_called_low", ".1%"),
+              ("enviados a revisión", "review_share", ".1%"), ("exactitud en el resto", "accuracy_not_reviewed", ".3f"))
 
 
 def _print_table(columns: dict[str, dict]) -> None:
@@ -314,7 +378,7 @@ def _print_table(columns: dict[str, dict]) -> None:
 
     width = max(16, *(len(name) + 2 for name in columns))
     print(f"{'':30}" + "".join(f"{name:>{width}}" for name in columns))
-    print(f"{'messages':30}" + "".join(f"{sum(c['per_class'][l]['support'] for l in PRIORITIES):>{width}}"
+    print(f"{'mensajes':30}" + "".join(f"{sum(c['per_class'][l]['support'] for l in PRIORITIES):>{width}}"
                                        for c in columns.values()))
     for title, key, fmt in _GAP_LINES:
         print(f"{title:30}" + "".join(f"{format(c[key], fmt):>{width}}" for c in columns.values()))
@@ -325,34 +389,35 @@ def _print_table(columns: dict[str, dict]) -> None:
 def _print_evaluation(report: dict) -> None:
     from classifier.policy import PRIORITIES
 
-    print(f"model {report['model_version']} on {report['rows']} messages")
+    print(f"modelo {report['model_version']} sobre {report['rows']} mensajes")
     if "side_by_side" in report:
-        print("\nrules + model, side by side (the real dev set is evaluation only: never trained on)")
+        print("\nreglas + modelo, lado a lado (el conjunto real solo evalúa: nunca se entrena con él)")
         _print_table(report["side_by_side"])
     if "leave_one_style_out" in report:
-        print("\nleave-one-style-out: trained on every other style, tested on this one")
+        print("\ndejando fuera un estilo: entrenado con todos los demás, evaluado en este")
         _print_table(report["leave_one_style_out"])
-    print("\nthis file:")
-    systems = [("rules+default", "rules_with_default"), ("model alone", "model_alone"),
-               ("rules+model", "rules_plus_model")]
+    print("\neste archivo:")
+    systems = [("reglas+baja", "rules_with_default"), ("solo modelo", "model_alone"),
+               ("reglas+modelo", "rules_plus_model")]
     print(f"{'':14}" + "".join(f"{name:>16}" for name, _ in systems))
     print(f"{'macro-F1':14}" + "".join(f"{report[k]['macro_f1']:>16.4f}" for _, k in systems))
-    print(f"{'accuracy':14}" + "".join(f"{report[k]['accuracy']:>16.4f}" for _, k in systems))
+    print(f"{'exactitud':14}" + "".join(f"{report[k]['accuracy']:>16.4f}" for _, k in systems))
     for label in PRIORITIES:
         print(f"{'F1 ' + label:14}" + "".join(f"{report[k]['per_class'][label]['f1']:>16.4f}" for _, k in systems))
     combined = report["rules_plus_model"]
-    print(f"review share {combined['review_share']:.3f}; accuracy on what was not sent to review "
-          f"{combined['accuracy_not_reviewed']:.4f}; complete called muy_baja "
-          f"{combined['complete_called_incomplete']:.1%}; failures called baja/muy_baja "
-          f"{combined['failures_called_low']:.1%}; decided by {combined['source']}")
-    print("confusion matrix (rows labelled, columns predicted): " + " ".join(PRIORITIES))
+    print(f"enviados a revisión {combined['review_share']:.3f}; exactitud en lo no enviado a revisión "
+          f"{combined['accuracy_not_reviewed']:.4f}; completos llamados muy_baja "
+          f"{combined['complete_called_incomplete']:.1%}; fallas llamadas baja/muy_baja "
+          f"{combined['failures_called_low']:.1%}; decidido por {combined['source']}")
+    print("matriz de confusión (filas: etiqueta, columnas: predicción): " + " ".join(PRIORITIES))
     for label, row in zip(PRIORITIES, combined["confusion_matrix"]["rows_truth_cols_predicted"]):
         print(f"  {label:10} " + " ".join(f"{v:>5}" for v in row))
     if "grouped_cv_train_split" in report:
         cv = report["grouped_cv_train_split"]
-        print(f"grouped {cv['folds']}-fold CV on train (model alone): macro-F1 {cv['macro_f1_mean']:.4f} "
-              f"± {cv['macro_f1_std']:.4f}; train {cv['train_macro_f1_mean']:.4f}; gap {cv['gap']:.4f}")
-    print(f"written: {report['written']}")
+        print(f"validación cruzada agrupada de {cv['folds']} pliegues en entrenamiento (solo modelo): macro-F1 "
+              f"{cv['macro_f1_mean']:.4f} ± {cv['macro_f1_std']:.4f}; en entrenamiento "
+              f"{cv['train_macro_f1_mean']:.4f}; brecha {cv['gap']:.4f}")
+    print(f"escrito: {report['written']}")
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -360,7 +425,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     url = get_settings().database_url
     upgrade(url)
-    print(f"database at the newest schema: {url.split('@')[-1]}", file=sys.stderr)
+    print(f"base de datos en el esquema más reciente: {url.split('@')[-1]}", file=sys.stderr)
     return 0
 
 
@@ -372,88 +437,166 @@ def _db_purge(args: argparse.Namespace) -> int:
     days = args.days or settings.retention_days
     with sessions(settings.database_url)() as session:
         count = purge_bodies(session=session, older_than_days=days)
-    print(f"{count} message bodies older than {days} days purged; priorities and decisions kept")
+    print(f"{count} cuerpos de mensaje de más de {days} días borrados; se conservan prioridades y decisiones")
     return 0
 
 
+# argparse's own words, in Spanish: its fixed error phrases (message prefixes and fragments).
+_ARGPARSE_PHRASES = (
+    ("invalid choice: ", "opción no válida: "), ("(choose from ", "(elija entre "),
+    ("the following arguments are required: ", "faltan los argumentos: "),
+    ("unrecognized arguments: ", "argumentos no reconocidos: "),
+    ("expected one argument", "se esperaba un argumento"),
+    ("expected at most one argument", "se esperaba a lo sumo un argumento"),
+    ("expected at least one argument", "se esperaba al menos un argumento"),
+    ("ambiguous option: ", "opción ambigua: "), (" could match ", " puede ser "),
+    ("not allowed with argument ", "no se admite junto con el argumento "),
+    ("invalid int value: ", "se esperaba un número entero, no "),
+)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help screens that start with "uso:"."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, "uso: " if prefix is None else prefix)
+
+
+class _Parser(argparse.ArgumentParser):
+    """``ArgumentParser`` that says its own words in Spanish: usage, section titles, -h and its error messages."""
+
+    def __init__(self, *args, add_help: bool = True, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, add_help=False, **kwargs)
+        self._positionals.title, self._optionals.title = "argumentos", "opciones"
+        if add_help:
+            self.add_argument("-h", "--help", action="help", help="muestra esta ayuda y termina")
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("argument "):
+            message = "argumento " + message.removeprefix("argument ")
+        for english, spanish in _ARGPARSE_PHRASES:
+            message = message.replace(english, spanish)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _at_least_one(text: str) -> int:
+    """``--keep``: a whole number of versions, at least one."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"se esperaba un número entero, no {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"debe ser al menos 1 (se pidió {number}): siempre quedan el modelo actual, "
+                                         "el anterior (el que usa `model rollback`) y al menos la versión más reciente")
+    return number
+
+
+def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose one-line help is also its description on its own --help screen."""
+    return sub.add_parser(name, help=text, description=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m classifier",
         description="Clasificador de prioridad de mensajes de soporte (política de SIEMPRE.NET).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMANDO")
 
-    p = sub.add_parser("sla", help="deadlines for JSON Lines {id, received_at, priority, customer_id?} on stdin")
-    p.add_argument("--explain", action="store_true", help="add the open intervals counted, day by day")
+    p = _command(sub, "sla", "plazos para líneas JSON {id, received_at, priority, customer_id?} por la entrada "
+                             "estándar")
+    p.add_argument("--explain", action="store_true", help="añade los intervalos hábiles contados, día por día")
     p.set_defaults(func=_sla)
 
-    p = sub.add_parser("escalations", help="which N1 tickets (JSON Lines on stdin) passed their response time")
-    p.add_argument("--now", help="the instant to check against (ISO 8601 with offset; default: now)")
+    p = _command(sub, "escalations", "qué tickets de N1 (líneas JSON por la entrada estándar) pasaron su tiempo de "
+                                     "respuesta")
+    p.add_argument("--now", help="el instante de la revisión (ISO 8601 con zona; por omisión, ahora)")
     p.set_defaults(func=_escalations)
 
-    p = sub.add_parser("calendar", help="write the customers' iCalendar feed (holidays and exceptions) to stdout")
-    p.add_argument("--start", help="first date (YYYY-MM-DD; default: today)")
-    p.add_argument("--days", type=int, default=365, help="how many days ahead (default 365)")
+    p = _command(sub, "calendar", "escribe el calendario iCalendar para clientes (festivos y excepciones) en la "
+                                  "salida estándar")
+    p.add_argument("--start", help="primer día (AAAA-MM-DD; por omisión, hoy)")
+    p.add_argument("--days", type=int, default=365, help="cuántos días hacia adelante (por omisión 365)")
     p.set_defaults(func=_calendar)
 
-    p = sub.add_parser("score", help="classify JSON Lines {id, channel, subject, body, received_at, customer_id?}")
-    p.add_argument("--batch-size", type=int, default=256, help="messages scored per model call (default 256)")
-    p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    p = _command(sub, "score", "clasifica líneas JSON {id, channel, subject, body, received_at, customer_id?}")
+    p.add_argument("--batch-size", type=int, default=256,
+                   help="mensajes que el modelo puntúa en cada llamada (por omisión 256)")
+    p.add_argument("--progress", action="store_true", help="muestra una barra de progreso en la salida de errores")
     p.set_defaults(func=_score)
 
-    p = sub.add_parser("train", help="train the text model on the corpus train split and make it current")
-    p.add_argument("--data", help="corpus file (default: data/corpus.jsonl)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same data and seed give the same metrics)")
-    p.add_argument("--with-feedback", metavar="FILE",
-                   help="agents' corrections (GET /v1/feedback/export); promote only if not worse on the test split")
+    p = _command(sub, "train", "entrena un candidato con la partición de entrenamiento del corpus, lo compara con "
+                               "el modelo actual y muestra el veredicto (código 0: promovido; 3: no promovido)")
+    p.add_argument("--data", help="archivo del corpus (por omisión data/corpus.jsonl)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="semilla aleatoria (mismos datos y semilla dan las mismas métricas)")
+    p.add_argument("--with-feedback", metavar="ARCHIVO",
+                   help="correcciones de los agentes (GET /v1/feedback/export); el candidato se promueve solo si "
+                        "respeta los límites de retraining en la política")
     p.set_defaults(func=_train)
 
-    model = sub.add_parser("model", help="model versions (list, promote, rollback, export-serving)")
-    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="MODEL_COMMAND")
-    p = model_sub.add_parser("list", help="every version: current, previous, rolled back, rejected, with metrics")
+    model = _command(sub, "model", "versiones del modelo (list, promote, rollback, prune, export-serving)")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="COMANDO")
+    p = _command(model_sub, "list", "todas las versiones: actual, anteriores, revertidas y rechazadas, con sus "
+                                    "métricas")
     p.set_defaults(func=_model_list)
-    p = model_sub.add_parser("promote", help="make a listed version current (the current one becomes previous)")
-    p.add_argument("version")
+    p = _command(model_sub, "promote", "pone en servicio una versión de la lista (la actual pasa a ser la anterior)")
+    p.add_argument("version", metavar="VERSIÓN", help="la versión, tal como la muestra `model list`")
     p.set_defaults(func=_model_promote)
-    p = model_sub.add_parser("rollback", help="make the previous model current again")
+    p = _command(model_sub, "rollback", "vuelve a poner en servicio el modelo anterior")
     p.set_defaults(func=_model_rollback)
-    p = model_sub.add_parser("export-serving", help="write the serving .npz of versions saved without one")
+    p = _command(model_sub, "prune", "borra versiones viejas: conserva la actual, la anterior (para rollback) y "
+                                     "las N más recientes")
+    p.add_argument("--keep", type=_at_least_one, required=True, metavar="N",
+                   help="cuántas de las versiones más recientes conservar (al menos 1)")
+    p.set_defaults(func=_model_prune)
+    p = _command(model_sub, "export-serving", "escribe el .npz de servicio de las versiones guardadas sin él")
     p.set_defaults(func=_model_export_serving)
 
-    p = sub.add_parser("evaluate", help="rules + model on the test split, external.jsonl, the real dev set and "
-                                        "leave-one-style-out, side by side (or on one --data file)")
-    p.add_argument("--data", help="labelled JSON Lines file (default: the corpus test split)")
-    p.add_argument("--split", choices=["train", "test"], help="only this split of the file")
-    p.add_argument("--rules-only", action="store_true", help="rule precision, coverage, per-rule figures, impact")
-    p.add_argument("--cv", action="store_true", help="also grouped 5-fold cross-validation on the train split")
+    p = _command(sub, "evaluate", "reglas + modelo en la partición de prueba, external.jsonl, el conjunto real y "
+                                  "dejando fuera cada estilo, lado a lado (o en un solo archivo con --data)")
+    p.add_argument("--data", help="archivo JSON Lines etiquetado (por omisión, la partición de prueba del corpus)")
+    p.add_argument("--split", choices=["train", "test"], help="solo esta partición del archivo")
+    p.add_argument("--rules-only", action="store_true",
+                   help="precisión y cobertura de las reglas, cifras por regla, impacto")
+    p.add_argument("--cv", action="store_true",
+                   help="además, validación cruzada agrupada de 5 pliegues en la partición de entrenamiento")
     p.add_argument("--no-loso", action="store_true",
-                   help="skip the leave-one-style-out cross-validation (one training per style, a few minutes)")
-    p.add_argument("--out", help="directory for evaluation.json and confusion_matrix.png (default: models/)")
+                   help="omite la validación que deja fuera cada estilo (un entrenamiento por estilo, unos minutos)")
+    p.add_argument("--out", help="carpeta para evaluation.json y confusion_matrix.png (por omisión models/)")
     p.set_defaults(func=_evaluate)
 
-    db = sub.add_parser("db", help="database tools (upgrade, purge)")
-    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
-    p = db_sub.add_parser("upgrade", help="apply schema migrations (CLASSIFIER_DATABASE_URL; SQLite by default)")
+    db = _command(sub, "db", "herramientas de la base de datos (upgrade, purge)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMANDO")
+    p = _command(db_sub, "upgrade", "aplica las migraciones del esquema (CLASSIFIER_DATABASE_URL; SQLite por "
+                                    "omisión)")
     p.set_defaults(func=_db_upgrade)
-    p = db_sub.add_parser("purge", help="retention (Ley 1581 de 2012): drop bodies older than N days, keep labels")
-    p.add_argument("--days", type=int, help="keep bodies of the last N days (default CLASSIFIER_RETENTION_DAYS, 365)")
+    p = _command(db_sub, "purge", "retención (Ley 1581 de 2012): borra los cuerpos de más de N días y conserva "
+                                  "las etiquetas")
+    p.add_argument("--days", type=int,
+                   help="conserva los cuerpos de los últimos N días (por omisión CLASSIFIER_RETENTION_DAYS, 365)")
     p.set_defaults(func=_db_purge)
 
-    data = sub.add_parser("data", help="corpus tools (check, reference)")
-    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
-    p = data_sub.add_parser("check", help="validate a corpus file and print its counts")
-    p.add_argument("file", nargs="?", help="corpus file (default: data/corpus.jsonl)")
+    data = _command(sub, "data", "herramientas del corpus (check, merge, reference)")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMANDO")
+    p = _command(data_sub, "check", "valida un archivo del corpus y muestra sus cuentas")
+    p.add_argument("file", nargs="?", metavar="ARCHIVO", help="archivo del corpus (por omisión data/corpus.jsonl)")
     p.add_argument("--profile", choices=["corpus", "feedback"], default="corpus",
-                   help="corpus: also size and label balance; feedback: agents' exported corrections")
+                   help="corpus: además tamaño y equilibrio de etiquetas; feedback: correcciones exportadas de los "
+                        "agentes")
     p.set_defaults(func=_data_check)
-    p = data_sub.add_parser("merge", help="add newly written rows (no group or split yet) to the corpus")
-    p.add_argument("parts", nargs="+", help="JSON Lines files of new rows (corpus fields without group and split)")
-    p.add_argument("--corpus", help="corpus file to grow (default: data/corpus.jsonl)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/test draw of the new groups")
+    p = _command(data_sub, "merge", "añade al corpus filas recién escritas (aún sin grupo ni partición)")
+    p.add_argument("parts", nargs="+", metavar="ARCHIVO",
+                   help="archivos JSON Lines de filas nuevas (campos del corpus sin `group` ni `split`)")
+    p.add_argument("--corpus", help="archivo del corpus que crece (por omisión data/corpus.jsonl)")
+    p.add_argument("--seed", type=int, default=0, help="semilla del sorteo entre entrenamiento y prueba")
     p.set_defaults(func=_data_merge)
-    p = data_sub.add_parser("reference", help="train the plain reference model on train, print macro-F1 on test")
-    p.add_argument("file", nargs="?", help="corpus file (default: data/corpus.jsonl)")
-    p.add_argument("--eval", help="score on this labelled file instead of the test split (e.g. data/external.jsonl)")
+    p = _command(data_sub, "reference", "entrena el modelo de referencia simple y muestra su macro-F1 en prueba")
+    p.add_argument("file", nargs="?", metavar="ARCHIVO", help="archivo del corpus (por omisión data/corpus.jsonl)")
+    p.add_argument("--eval", help="evalúa en este archivo etiquetado en vez de la partición de prueba "
+                                  "(p. ej. data/external.jsonl)")
     p.set_defaults(func=_data_reference)
 
     return parser
@@ -465,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"ConfigError: {exc}", file=sys.stderr)
+        print(f"error de configuración: {exc}", file=sys.stderr)
         return 2
     except ClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)

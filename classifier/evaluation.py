@@ -11,7 +11,8 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 
 from classifier.corpus import CorpusRow
 from classifier.decide import ModelView, decide, model_view
-from classifier.impact import ImpactResult
+from classifier.clean import clean
+from classifier.impact import ImpactFinder
 from classifier.policy import DEFAULT_PRIORITY, FAILURES, INCOMPLETE, PRIORITIES
 from classifier.rule_engine import RuleResult
 from classifier.serving import ModelInput, ServingModel
@@ -72,12 +73,9 @@ def evaluate_prepared(model: PriorityModel | ServingModel | None, prepared: list
     return out
 
 
-def _impact(res: RuleResult) -> ImpactResult:
-    return res.impact or ImpactResult.unknown()
-
-
-def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[CorpusRow]) -> dict:
-    """Rule precision and coverage, per-rule figures, impact accuracy and the wrong decisions."""
+def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[CorpusRow], impact: ImpactFinder) -> dict:
+    """Rule precision and coverage, per-rule figures, impact accuracy and the wrong decisions; the impact of a
+    row with a stated impact is looked for as the flow would for a failure, when no failure rule fired."""
     decided = [(r, res) for r, (_, res) in zip(rows, prepared) if res.priority is not None]
     correct = sum(1 for r, res in decided if res.priority == r.label)
     per_rule: dict[str, Counter] = defaultdict(Counter)
@@ -88,8 +86,9 @@ def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[Corpu
         if res.deciding is not None:
             per_rule[res.deciding.rule_id]["decided"] += 1
             per_rule[res.deciding.rule_id]["decided_right"] += res.priority == r.label
-    stated = [(r, res) for r, (_, res) in zip(rows, prepared) if r.impact != "desconocido"]
-    impact_right = sum(1 for r, res in stated if _impact(res).scope == r.impact)
+    stated = [(r, res.impact or impact.find(clean(r.subject, r.body)))
+              for r, (_, res) in zip(rows, prepared) if r.impact != "desconocido"]
+    impact_right = sum(1 for r, found in stated if found.scope == r.impact)
     return {
         "rows": len(rows),
         "decided": len(decided),
@@ -106,8 +105,8 @@ def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[Corpu
         "wrong": [{"id": r.id, "label": r.label, "rules": res.priority, "rule": res.deciding.rule_id,
                    "evidence": [e.text for e in res.deciding.evidence][:3]}
                   for r, res in decided if res.priority != r.label],
-        "impact_wrong": [{"id": r.id, "impact": r.impact, "found": _impact(res).scope, "evidence": _impact(res).evidence}
-                         for r, res in stated if _impact(res).scope != r.impact],
+        "impact_wrong": [{"id": r.id, "impact": r.impact, "found": found.scope, "evidence": found.evidence}
+                         for r, found in stated if found.scope != r.impact],
     }
 
 

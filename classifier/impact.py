@@ -26,6 +26,8 @@ _UNITS = {"un": 1, "uno": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco"
           "cuarenta": 40, "cincuenta": 50, "sesenta": 60, "setenta": 70, "ochenta": 80, "noventa": 90,
           "cien": 100, "ciento": 100, "doscientos": 200, "trescientos": 300, "cuatrocientos": 400,
           "quinientos": 500, "mil": 1000}
+_TOTALS = {w for w, n in _UNITS.items() if n > 1}  # a total is a digit or one of these
+_DIGIT = re.compile(r"\d")
 _FRACTIONS = {"la mitad": 50.0, "cuarta parte": 25.0, "tercera parte": 33.3, "quinta parte": 20.0,
               "decima parte": 10.0, "la totalidad": 100.0, "dos terceras partes": 66.7}
 _OF = {"de", "entre", "sobre"}
@@ -107,8 +109,11 @@ class ImpactFinder:
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
         words = clean.tokens
+        folded = clean.folded
+        if not _DIGIT.search(folded) and _TOTALS.isdisjoint(words) and "por ciento" not in folded:
+            return self._fraction(clean)  # no percentage and no number that could be a total
         candidates = [i for i, (w, flags) in enumerate(zip(words, clean.flags)) if flags & NUMBER or w in _UNITS]
-        if "%" in clean.folded:  # "50%" is one token that spaCy does not find number-like
+        if "%" in folded:  # "50%" is one token that spaCy does not find number-like
             candidates = sorted({*candidates, *(i for i, w in enumerate(words) if w.endswith("%"))})
         numbers = _numbers(words, candidates)
         for i, (value, end) in numbers.items():
@@ -132,6 +137,9 @@ class ImpactFinder:
                 continue
             share = 100 * part / total
             return self._share(share, evidence, f"{part:g} de {total:g} ({share:.0f} %)")
+        return self._fraction(clean)
+
+    def _fraction(self, clean: CleanText) -> ImpactResult | None:
         for phrase, share in _FRACTIONS.items():
             if phrase in clean.folded:
                 return self._share(share, phrase, f"{share:g} % de los usuarios")

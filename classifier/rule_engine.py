@@ -112,7 +112,7 @@ class RuleResult:
     suppressed: tuple[RuleHit, ...]
     priority: str | None
     deciding: RuleHit | None
-    impact: ImpactResult | None  # None: not looked for (a rule decided a priority that is not a failure)
+    impact: ImpactResult | None  # None: not looked for (no failure rule fired)
     request_type: str | None
 
     @property
@@ -324,7 +324,7 @@ class RuleEngine:
         priority = deciding.priority if deciding else None
         failure = any(h.priority in FAILURES and h.request_type in ("incidente", "acceso")
                       for h in hits)
-        impact = self.impact.find(clean) if failure or priority is None else None
+        impact = self.impact.find(clean) if failure else None  # else the flow looks only if it decides a failure
         request_type = deciding.request_type if deciding else None
         return RuleResult(tuple(hits), tuple(suppressed), priority, deciding, impact, request_type)
 

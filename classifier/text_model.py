@@ -127,13 +127,14 @@ class PriorityModel(LinearHeads, ClassifierMixin, BaseEstimator):
             return list(GroupKFold(n).split(y, y, groups))
         return list(StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state).split(y, y))
 
-    def fit(self, X, y, request_types=None, groups=None):
+    def fit(self, X, y, request_types=None, groups=None, fold_progress=None):
         """Fit features and weights on all data; calibrate temperatures on out-of-fold scores.
 
         With a ``muy_baja`` class and ``gate=True``, "is a request identifiable at all?" is its own binary head
         over every message, and the priority head ranks the complete messages only. ``groups`` (each row's style)
         makes the calibration folds hold out whole styles. ``request_types`` (optional) trains a third head over
         the same features, so one feature pass serves the priority, the gate and the request type.
+        ``fold_progress`` (optional) wraps the calibration folds, e.g. in a progress bar.
         """
         if not self.C > 0:
             raise ValueError(f"The 'C' parameter of PriorityModel must be > 0. Got {self.C!r} instead.")
@@ -155,7 +156,7 @@ class PriorityModel(LinearHeads, ClassifierMixin, BaseEstimator):
 
             head_scores = np.zeros((len(y), len(self.head_classes_)))
             gate_scores = np.zeros(len(y))
-            for train_idx, held_idx in folds:
+            for train_idx, held_idx in (fold_progress or iter)(folds):
                 part = train_idx[complete[train_idx]]
                 if len(np.unique(y[part])) == len(self.head_classes_):
                     model = self._linear().fit(features[part], y[part])

@@ -20,8 +20,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--host",
+def start_server(env: dict, port: int, factory: str = "api.main:app_factory") -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", factory, "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT,
                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -36,9 +36,9 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
 
 
 @contextmanager
-def running_server(env: dict):
+def running_server(env: dict, factory: str = "api.main:app_factory"):
     port = free_port()
-    proc = start_server(env, port)
+    proc = start_server(env, port, factory)
     try:
         yield port
     finally:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
@@ -12,11 +14,11 @@ from api.messages import field_message
 from api.schemas import BatchIn, BatchOut, ClassificationOut, ErrorOut, MessageIn
 from classifier.calendar import parse_instant
 from classifier.errors import InputError
-from classifier.ingest import Message, message_from_rfc822, storable
+from classifier.ingest import EmailLimitError, EmailLimits, Message, message_from_rfc822, storable
 
 router = APIRouter(prefix="/v1", tags=["clasificación"])
-ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 413: {"model": ErrorOut},
-          415: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 409: {"model": ErrorOut},
+          413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
 
 
 def to_message(item: MessageIn, now: datetime, products: list[str]) -> Message:
@@ -29,7 +31,9 @@ def to_message(item: MessageIn, now: datetime, products: list[str]) -> Message:
 
 
 @router.post("/classify", response_model=ClassificationOut, responses=ERRORS,
-             summary="Clasificar un mensaje", description="Prioridad, razones, impacto y plazos de un mensaje.")
+             summary="Clasificar un mensaje",
+             description="Prioridad, razones, impacto y plazos de un mensaje. Repetir el id con el mismo mensaje "
+                         "devuelve la clasificación guardada (`duplicate`); con otro contenido, 409 `id_conflict`.")
 async def classify(item: MessageIn, scoring: ScoringDep) -> dict:
     now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
     products = scoring.classifier.policy_engine.policy.product_ids
@@ -38,8 +42,9 @@ async def classify(item: MessageIn, scoring: ScoringDep) -> dict:
 
 @router.post("/classify/batch", response_model=BatchOut, responses=ERRORS,
              summary="Clasificar varios mensajes",
-             description="Resultados en el mismo orden; un mensaje inválido se informa en su lugar sin afectar a "
-                         "los demás. Por encima del límite configurado, 413.")
+             description="Resultados en el mismo orden; un mensaje inválido, o con el id de otro mensaje "
+                         "(`id_conflict`), se informa en su lugar sin afectar a los demás. Por encima del límite "
+                         "configurado, 413.")
 async def classify_batch(batch: BatchIn, scoring: ScoringDep) -> dict:
     limit = scoring.settings.batch_limit
     if len(batch.messages) > limit:
@@ -60,17 +65,27 @@ async def classify_batch(batch: BatchIn, scoring: ScoringDep) -> dict:
         except InputError as exc:
             results[i] = {"index": i, "id": storable(raw_id) if isinstance(raw_id, str) else None,
                           "error": {"code": "invalid_message", "message": str(exc), "fields": []}}
-    stored = await scoring.classify_and_store([m for _, m in valid])
+    stored = await scoring.classify_and_store([m for _, m in valid], in_place=True)
     for (i, _), result in zip(valid, stored):
-        results[i] = result
+        results[i] = {"index": i, **result} if "error" in result else result
     return {"results": results}
+
+
+def _email_parsers(request: Request, scoring: Scoring) -> anyio.CapacityLimiter:
+    """The threads this app may parse e-mails in at once (CLASSIFIER_EMAIL_PARSE_THREADS), made on first use."""
+    state = request.app.state
+    if getattr(state, "email_parsers", None) is None:
+        state.email_parsers = anyio.CapacityLimiter(scoring.settings.email_parse_threads)
+    return state.email_parsers
 
 
 @router.post("/classify/email", response_model=ClassificationOut, responses=ERRORS,
              summary="Clasificar un correo RFC 822",
              description="Cuerpo `message/rfc822` tal como lo recibe la pasarela. La hora de llegada es la de la "
                          "pasarela (`X-Received-At` o `received_at`), si no la del `Received:` más reciente, si no "
-                         "la del `Date`; el resultado dice cuál se usó.",
+                         "la del `Date`; el resultado dice cuál se usó. Un correo que excede un límite "
+                         "(`CLASSIFIER_EMAIL_MAX_*`: bytes, palabras codificadas o direcciones de un encabezado, "
+                         "encabezados, partes MIME, anidamiento) recibe 413 `email_too_large` sin ser analizado.",
              openapi_extra={"requestBody": {"required": True, "content": {
                  "message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}})
 async def classify_email(request: Request, scoring: ScoringDep,
@@ -82,7 +97,12 @@ async def classify_email(request: Request, scoring: ScoringDep,
     raw = await request.body()
     now = datetime.now(scoring.classifier.policy_engine.calendar.tz)
     gateway = parse_instant(received_at) if received_at else None
-    parsed = message_from_rfc822(raw, received_at=gateway, gateway_received=request.headers.get("x-received-at"))
+    parse = partial(message_from_rfc822, raw, received_at=gateway, limits=EmailLimits.from_settings(scoring.settings),
+                    gateway_received=request.headers.get("x-received-at"))
+    try:  # in a thread: even a large e-mail within the limits leaves the event loop (and /healthz) free
+        parsed = await anyio.to_thread.run_sync(parse, limiter=_email_parsers(request, scoring))
+    except EmailLimitError as exc:
+        raise ApiError(413, "email_too_large", str(exc)) from None
     message = parsed.message
     if message.received_at is None:
         message = Message(message.id, message.channel, message.subject, message.body, now, message.customer_id,

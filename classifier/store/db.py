@@ -5,12 +5,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic_core import to_json
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -88,3 +91,102 @@ def upgrade(url: str) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), "head")
+
+
+# ---------------------------------------------------------------------------------------------- store faults
+
+# SQLSTATE classes (PostgreSQL) that say the server cannot take writes now, not that a row is wrong: connection
+# (08), read-only transaction (25), insufficient resources such as a full disk (53), operator intervention (57),
+# system error (58); and 42501, a role without the privilege to write.
+UNAVAILABLE_SQLSTATES = ("08", "25", "53", "57", "58", "42501")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot serve now (read-only, full, locked or unreachable): the request may be retried later.
+
+    Its message names the driver's error class and text only, never the statement or its parameters (bodies)."""
+
+
+def cannot_serve(exc: DBAPIError) -> bool:
+    """A database error about the store itself rather than about one statement's values: SQLite's operational
+    errors (read-only file, disk full, locked, I/O) and PostgreSQL's by SQLSTATE class."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+@contextmanager
+def typed_store_errors(bind: Connection | Session | None = None) -> Iterator[None]:
+    """Raise ``StoreUnavailable`` for database errors that ``cannot_serve``; ``bind``'s connection is discarded,
+    so that one opened while the store refused writes (a SQLite file opened read-only) is not reused after the
+    fault is repaired."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not cannot_serve(exc):
+            raise
+        if bind is not None:
+            try:
+                bind.invalidate()
+            except Exception:  # the connection may be gone already: nothing left to discard
+                pass
+        first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else ""
+        raise StoreUnavailable(f"{type(exc.orig).__name__}: {first_line[:200]}") from exc
+
+
+class WriteHealth:
+    """Whether this process's writes reach the store: the last write's outcome, set by every write path, and
+    what /readyz reports.
+
+    A not-ready instance gets no traffic, so nothing would ever find the store repaired: ``hold_seconds`` after a
+    failed write, ``recheck`` tries a write that changes nothing (an UPDATE of no row starts a write transaction,
+    which a read-only, locked or unreachable store refuses). A full disk may still take that probe: the instance
+    is then ready again until a real write fails, at most once per ``hold_seconds``."""
+
+    PROBE = text("UPDATE classifications SET version = version WHERE id = ''")
+
+    def __init__(self, database_url: str, hold_seconds: float = 5.0):
+        self.database_url = database_url
+        self.hold_seconds = hold_seconds
+        self.failure: str | None = None
+        self.failed_at = 0.0
+        self._checking = threading.Lock()
+
+    @property
+    def writable(self) -> bool:
+        return self.failure is None
+
+    def succeeded(self) -> None:
+        self.failure = None
+
+    def failed(self, reason: str) -> None:
+        self.failure, self.failed_at = reason, time.monotonic()
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        """Record the outcome of the writes inside: ``StoreUnavailable`` marks failure, completion success."""
+        try:
+            yield
+        except StoreUnavailable as exc:
+            self.failed(str(exc))
+            raise
+        self.succeeded()
+
+    def recheck(self) -> bool:
+        """Writable now? Blocking (run it off the event loop); probes only once ``hold_seconds`` have passed since
+        the last failed write, one probe at a time."""
+        if self.writable or time.monotonic() - self.failed_at < self.hold_seconds:
+            return self.writable
+        if not self._checking.acquire(blocking=False):
+            return self.writable
+        try:
+            with self.watch(), typed_store_errors():  # connecting may fail too (a server down)
+                with engine_for(self.database_url).connect() as conn, typed_store_errors(conn):
+                    conn.execute(self.PROBE)
+                    conn.rollback()
+        except StoreUnavailable:
+            pass
+        finally:
+            self._checking.release()
+        return self.writable

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Connection, Dialect, func, insert, select
+from sqlalchemy import Connection, Dialect, and_, case, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from uuid6 import uuid7
 
 from classifier.ingest import Message
+from classifier.store.content_hash import message_hash
+from classifier.store.db import typed_store_errors
 from classifier.store.tables import ClassificationRow, DecisionRow
 
 if TYPE_CHECKING:  # the store takes the flow's result without importing the flow (and spaCy) at run time
@@ -39,18 +41,41 @@ def _insert(connection: Connection, rows: list[dict]) -> None:
     connection.exec_driver_sql(sql, values if positional else [dict(zip(keys, v)) for v in values])
 
 
-def find_by_message_id(*, session: Session | Connection, message_id: str) -> dict | None:
+class Stored(NamedTuple):
+    """A stored result and the content hash of the message it belongs to (None: unknown, matches nothing)."""
+
+    result: dict
+    content_hash: str | None
+
+    def is_for(self, message: Message) -> bool:
+        """Whether ``message`` is the one stored (a retry), not another one under the same id."""
+        return self.content_hash is not None and self.content_hash == message_hash(message)
+
+
+class IdConflict(Exception):
+    """The message id is stored for another message: its content differs, or is no longer known."""
+
+    def __init__(self, message_id: str):
+        super().__init__("message id already stored for a different message")
+        self.message_id = message_id
+
+
+Saved = tuple[dict, bool]  # the stored result and whether this call created it
+
+
+def find_by_message_id(*, session: Session | Connection, message_id: str) -> Stored | None:
     """The stored result for a message id, if any (Core select: works on a session or a bare connection)."""
     return find_by_message_ids(session=session, message_ids=[message_id]).get(message_id)
 
 
-def find_by_message_ids(*, session: Session | Connection, message_ids: Sequence[str]) -> dict[str, dict]:
+def find_by_message_ids(*, session: Session | Connection, message_ids: Sequence[str]) -> dict[str, Stored]:
     """The stored results of those message ids that are stored, by id, in one query."""
     if not message_ids:
         return {}
-    query = select(_CLASSIFICATIONS.c.message_id, _CLASSIFICATIONS.c.result).where(
+    query = select(_CLASSIFICATIONS.c.message_id, _CLASSIFICATIONS.c.result, _CLASSIFICATIONS.c.content_hash).where(
         _CLASSIFICATIONS.c.message_id.in_(set(message_ids)))
-    return {message_id: result for message_id, result in session.execute(query)}
+    with typed_store_errors(session):
+        return {message_id: Stored(result, digest) for message_id, result, digest in session.execute(query)}
 
 
 def get_classification(*, session: Session, classification_id: str) -> ClassificationRow | None:
@@ -105,15 +130,24 @@ def _row(item: NewClassification, store_body: bool) -> dict:
         model_version=item.model_version,
         result={**item.answer, "classification_id": item.id},
         version=1,
+        content_hash=message_hash(message),
     )
 
 
 def save_classifications(*, session: Session | Connection, items: Sequence[NewClassification],
-                         store_body: bool = True) -> list[tuple[dict, bool]]:
+                         store_body: bool = True) -> list[Saved | IdConflict]:
     """Store results in one transaction (one INSERT, one commit); each comes back with its ``classification_id``
     and whether it was created. A message id already stored, or twice among ``items``, makes the batch fall back
-    to one transaction per row, and that row answers with the stored result (``created`` False, unless the stored
-    row is this very one: a result that carries its ``classification_id`` can be written again safely)."""
+    to one transaction per row, and that row answers with the stored result when it is the same message (``created``
+    False, unless the stored row is this very one: a result that carries its ``classification_id`` can be written
+    again safely), or with ``IdConflict`` when the id belongs to another message. A store that cannot write raises
+    ``StoreUnavailable``."""
+    with typed_store_errors(session):
+        return _save(session, items, store_body)
+
+
+def _save(session: Session | Connection, items: Sequence[NewClassification], store_body: bool
+          ) -> list[Saved | IdConflict]:
     rows = [_row(item, store_body) for item in items]
     if not rows:
         return []
@@ -126,7 +160,7 @@ def save_classifications(*, session: Session | Connection, items: Sequence[NewCl
             out = []
             for item in items:
                 try:
-                    out.extend(save_classifications(session=session, items=[item], store_body=store_body))
+                    out.extend(_save(session, [item], store_body))
                 except Exception:
                     session.rollback()
                     raise
@@ -135,12 +169,14 @@ def save_classifications(*, session: Session | Connection, items: Sequence[NewCl
             else None
         if existing is None:
             raise
-        return [(existing, existing.get("classification_id") == rows[0]["id"])]
+        if not existing.is_for(items[0].message):
+            return [IdConflict(rows[0]["message_id"])]
+        return [(existing.result, existing.result.get("classification_id") == rows[0]["id"])]
     return [(row["result"], True) for row in rows]
 
 
 def save_classification(*, session: Session | Connection, item: NewClassification, store_body: bool = True
-                        ) -> tuple[dict, bool]:
+                        ) -> Saved | IdConflict:
     """``save_classifications`` for one message."""
     return save_classifications(session=session, items=[item], store_body=store_body)[0]
 
@@ -177,45 +213,67 @@ def record_decision(*, session: Session, classification: ClassificationRow, agen
                       replaces=existing.id if existing is not None else None, current=True,
                       created_at=datetime.now(timezone.utc))
     session.add(row)
-    session.commit()
+    with typed_store_errors(session):
+        session.commit()
     return row, True
 
 
 def review_queue(*, session: Session, needs_review: bool | None, order: str, limit: int, offset: int
                  ) -> tuple[list[ClassificationRow], int]:
-    """Classifications without a decision yet: oldest first, or least confident first ("most useful")."""
-    decided = select(DecisionRow.classification_id)
-    query = select(ClassificationRow).where(ClassificationRow.id.not_in(decided))
+    """Classifications without a decision yet: oldest first, or least confident first ("most useful").
+
+    The page's ids are chosen over ``ix_classifications_received_at`` alone (it holds every column the filter and
+    both orders read), then only those rows are read whole."""
+    c = ClassificationRow
+    where = [c.id.not_in(select(DecisionRow.classification_id))]
     if needs_review is not None:
-        query = query.where(ClassificationRow.needs_review.is_(needs_review))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    if order == "least_confident":
-        query = query.order_by(ClassificationRow.confidence.asc(), ClassificationRow.created_at.asc())
-    else:
-        query = query.order_by(ClassificationRow.received_at.asc(), ClassificationRow.created_at.asc())
-    return list(session.scalars(query.limit(limit).offset(offset))), int(total or 0)
+        where.append(c.needs_review.is_(needs_review))
+    total = session.scalar(select(func.count(c.id)).where(*where))
+    order_by = (c.confidence.asc(), c.received_at.asc(), c.id) if order == "least_confident" else (
+        c.received_at.asc(), c.id)
+    ids = list(session.scalars(select(c.id).where(*where).order_by(*order_by).limit(limit).offset(offset)))
+    rows = {row.id: row for row in session.scalars(select(c).where(c.id.in_(ids)))} if ids else {}
+    return [rows[i] for i in ids if i in rows], int(total or 0)
 
 
 LABELLING = ("accept", "change")  # decisions that say how a message should be classified; escalation does not
 
 
-def reviewed(*, session: Session) -> list[tuple[ClassificationRow, DecisionRow]]:
+class Labelled(NamedTuple):
+    """A classification an agent labelled, with what the feedback export needs of it."""
+
+    id: str
+    channel: str
+    subject: str | None
+    body: str | None
+    label: str
+    impact: str | None
+    request_type: str | None
+
+
+def labelled(*, session: Session | Connection) -> Iterator[Labelled]:
     """Every classification an agent labelled, with the latest decision that labels it (accept or change), oldest
-    first: the feedback export. An escalation raises a ticket's priority for handling (POLICY §6); it says nothing
-    about how the message should have been classified, so it is never a label."""
-    query = (select(ClassificationRow, DecisionRow)
-             .join(DecisionRow, DecisionRow.classification_id == ClassificationRow.id)
-             .where(DecisionRow.decision.in_(LABELLING))
-             .order_by(ClassificationRow.created_at.asc(), DecisionRow.created_at.asc()))
-    latest: dict[str, tuple[ClassificationRow, DecisionRow]] = {}
-    for c, d in session.execute(query):
-        latest[c.id] = (c, d)
-    return list(latest.values())
+    first, read in pages as the caller consumes them: the feedback export. An escalation raises a ticket's priority
+    for handling (POLICY §6); it says nothing about how the message should have been classified, so it is never a
+    label."""
+    c, d, later = ClassificationRow, DecisionRow, aliased(DecisionRow)
+    superseded = exists().where(later.classification_id == d.classification_id, later.decision.in_(LABELLING),
+                                or_(later.created_at > d.created_at,
+                                    and_(later.created_at == d.created_at, later.id > d.id)))
+    query = (select(c.id, c.channel, c.subject, c.body, d.priority, c.result["impact"].as_string(),
+                    c.result["request_type"].as_string())
+             .join(d, d.classification_id == c.id)
+             .where(d.decision.in_(LABELLING), ~superseded)
+             .order_by(c.created_at.asc(), c.id)
+             .execution_options(yield_per=1000))
+    for row in session.execute(query):
+        yield Labelled(*row)
 
 
 def purge_bodies(*, session: Session, older_than_days: int) -> int:
-    """Ley 1581 de 2012: drop subject and body (also inside the stored result's evidence) of messages older than
-    the retention period; priorities, decisions and metrics stay."""
+    """Ley 1581 de 2012: drop subject and body (also inside the stored result's evidence, and the content hash that
+    could confirm a guessed text) of messages older than the retention period; priorities, decisions and metrics
+    stay. A purged message's id then matches no retry (409)."""
     cutoff = datetime.now(timezone.utc) - timedelta(days=older_than_days)
     rows = session.scalars(select(ClassificationRow).where(ClassificationRow.created_at < cutoff,
                                                            ClassificationRow.body_purged_at.is_(None))).all()
@@ -225,45 +283,73 @@ def purge_bodies(*, session: Session, older_than_days: int) -> int:
         for key in ("rules", "suppressed_rules"):
             result[key] = [{**hit, "evidence": []} for hit in result.get(key, [])]
         result["impact_evidence"] = None
-        row.subject, row.body, row.body_purged_at, row.result = None, None, now, result
-    session.commit()
+        row.subject, row.body, row.body_purged_at, row.result, row.content_hash = None, None, now, result, None
+    with typed_store_errors(session):
+        session.commit()
     return len(rows)
 
 
-def open_tickets(*, session: Session, limit: int = 5000) -> list[tuple[ClassificationRow, DecisionRow | None]]:
-    """Classifications still at level 1 (no decision, or a current decision that kept them at N1)."""
-    query = (select(ClassificationRow, DecisionRow)
-             .outerjoin(DecisionRow, (DecisionRow.classification_id == ClassificationRow.id)
-                        & DecisionRow.current.is_(True))
-             .order_by(ClassificationRow.received_at.asc()).limit(limit))
-    return [(c, d) for c, d in session.execute(query) if d is None or d.level != "N2"]
+class OpenTicket(NamedTuple):
+    """A classification still at level 1, with what the escalation check reads (not the whole stored result)."""
+
+    id: str
+    message_id: str | None
+    priority: str  # the current decision's, else the suggested one
+    received_at: str  # as answered (ISO 8601 with the offset it arrived with)
+    customer_id: str | None
+    sender: str | None
+    request_type: str | None
+
+
+def open_tickets(*, session: Session, limit: int = 5000) -> list[OpenTicket]:
+    """Classifications still at level 1 (no decision, or a current decision that kept them at N1), oldest first."""
+    c, d = ClassificationRow, DecisionRow
+    query = (select(c.id, c.message_id, func.coalesce(d.priority, c.priority), c.result["received_at"].as_string(),
+                    c.customer_id, c.sender, c.result["request_type"].as_string())
+             .outerjoin(d, (d.classification_id == c.id) & d.current.is_(True))
+             .where(or_(d.id.is_(None), d.level != "N2"))
+             .order_by(c.received_at.asc(), c.id).limit(limit))
+    return [OpenTicket(*row) for row in session.execute(query)]
+
+
+def _utc_week(column, dialect: str):
+    """The Monday (UTC) that starts a timestamp's ISO week, in SQL. SQLite keeps the UTC wall time as text; six
+    days back, then forward to the next Monday, lands on that Monday."""
+    if dialect == "postgresql":
+        return func.date(func.date_trunc("week", func.timezone("UTC", column)))
+    return func.date(column, "-6 days", "weekday 1")
 
 
 def quality(*, session: Session, weeks: int = 12) -> dict:
     """Per ISO week and suggested priority: classified, sent to review, reviewed, accepted, changed to what.
 
-    The acceptance rate is the model's live precision as agents judge it.
+    The acceptance rate is the model's live precision as agents judge it. The database counts per week, suggested
+    and final priority (one pass over ``ix_classifications_created_at``, which covers it); Python only names the
+    weeks and shapes the cells.
     """
+    c, d = ClassificationRow, DecisionRow
     since = datetime.now(timezone.utc) - timedelta(weeks=weeks)
-    rows = session.execute(
-        select(ClassificationRow.created_at, ClassificationRow.priority, ClassificationRow.needs_review,
-               DecisionRow.decision, DecisionRow.priority)
-        .outerjoin(DecisionRow, (DecisionRow.classification_id == ClassificationRow.id) & DecisionRow.current.is_(True))
-        .where(ClassificationRow.created_at >= since)).all()
+    week = _utc_week(c.created_at, session.get_bind().dialect.name)
+    counts = session.execute(
+        select(week, c.priority, d.priority, func.count(), func.sum(case((c.needs_review.is_(True), 1), else_=0)))
+        .outerjoin(d, (d.classification_id == c.id) & d.current.is_(True))
+        .where(c.created_at >= since)
+        .group_by(week, c.priority, d.priority)).all()
     table: dict[tuple[str, str], dict] = {}
-    for created, suggested, review, decision, final in rows:
-        year, week, _ = created.isocalendar()
-        cell = table.setdefault((f"{year}-W{week:02d}", suggested), {
-            "week": f"{year}-W{week:02d}", "priority": suggested, "classified": 0, "sent_to_review": 0,
+    for monday, suggested, final, classified, review in counts:
+        year, number, _ = (monday if isinstance(monday, date) else date.fromisoformat(monday)).isocalendar()
+        name = f"{year}-W{number:02d}"
+        cell = table.setdefault((name, suggested), {
+            "week": name, "priority": suggested, "classified": 0, "sent_to_review": 0,
             "reviewed": 0, "accepted": 0, "changed_to": {}})
-        cell["classified"] += 1
-        cell["sent_to_review"] += bool(review)
-        if decision is not None:
-            cell["reviewed"] += 1
+        cell["classified"] += classified
+        cell["sent_to_review"] += int(review or 0)
+        if final is not None:
+            cell["reviewed"] += classified
             if final == suggested:
-                cell["accepted"] += 1
+                cell["accepted"] += classified
             else:
-                cell["changed_to"][final] = cell["changed_to"].get(final, 0) + 1
+                cell["changed_to"][final] = cell["changed_to"].get(final, 0) + classified
     out = []
     for cell in sorted(table.values(), key=lambda c: (c["week"], c["priority"])):
         cell["acceptance_rate"] = round(cell["accepted"] / cell["reviewed"], 4) if cell["reviewed"] else None

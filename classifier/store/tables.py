@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from classifier.ingest import ID_LENGTH
@@ -18,6 +18,12 @@ class ClassificationRow(Base):
     """One classified message: its input, the full result and when it was made."""
 
     __tablename__ = "classifications"
+    # Both time indexes also hold the columns their reports read, so that these never read the (large) rows: the
+    # quality report counts by day and priority; the review queue filters, counts and orders its page's ids.
+    __table_args__ = (
+        Index("ix_classifications_created_at", "created_at", "priority", "needs_review", "id"),
+        Index("ix_classifications_received_at", "received_at", "needs_review", "confidence", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     message_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), unique=True, index=True)
@@ -26,8 +32,8 @@ class ClassificationRow(Base):
     body: Mapped[str | None] = mapped_column(Text)
     sender: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     customer_id: Mapped[str | None] = mapped_column(String(128))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     priority: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))
     confidence: Mapped[float] = mapped_column(Float)
@@ -37,6 +43,9 @@ class ClassificationRow(Base):
     result: Mapped[dict] = mapped_column(JSON)
     body_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # sha256 of the normalised message (classifier/store/content_hash.py): a repeated id is a retry only when it
+    # matches; NULL (stored before it existed without text, or purged) never matches
+    content_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class DecisionRow(Base):
@@ -53,5 +62,30 @@ class DecisionRow(Base):
     level: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(Text)
     replaces: Mapped[str | None] = mapped_column(String(36))
-    current: Mapped[bool] = mapped_column(Boolean, index=True)
+    current: Mapped[bool] = mapped_column(Boolean)  # no index: two values, and it misled joins (migration 0005)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ReviewSessionRow(Base):
+    """A review page session: the sha256 of its random id (never the id), who, which role and key, until when."""
+
+    __tablename__ = "review_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailureRow(Base):
+    """One failed login to the review page, by client address and by agent name (the login rate limit)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    agent: Mapped[str] = mapped_column(String(128), index=True)
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -13,7 +13,9 @@ KEY = "clave-de-prueba-123"
 
 
 def make_settings(tmp_path, **overrides) -> Settings:
-    return repo_settings(**{"database_url": f"sqlite:///{tmp_path / 'store.sqlite3'}", "api_key": KEY, **overrides})
+    """Classify stays open here (its tests are about classifying); tests/api/test_security.py checks the default."""
+    return repo_settings(**{"database_url": f"sqlite:///{tmp_path / 'store.sqlite3'}", "api_key": KEY,
+                            "classify_require_key": False, **overrides})
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from api.metrics import STORE_GROUPS
 from classifier.ingest import Message
 from classifier.pipeline import Classifier
 from classifier.store.db import sessions, upgrade
+from classifier.store.repository import IdConflict
 from classifier.store.tables import ClassificationRow
 from tests.conftest import at, repo_settings
 from tests.servers import post_json, running_server
@@ -99,12 +100,15 @@ def test_a_message_that_cannot_be_scored_fails_its_own_request_only(store, class
 
 
 def test_the_same_id_twice_in_a_group_is_stored_once(store, classifier, database_url):
-    retry = Message("caida", "chat", "", "¿Cómo cambio mi contraseña?", at("2026-11-25 09:05"))  # same id, other text
+    caida = MESSAGES[0]
+    retry = Message(caida.id, caida.channel, caida.subject, caida.body, at("2026-11-25 09:05"))  # same message again
+    claim = Message(caida.id, "chat", "", "¿Cómo cambio mi contraseña?", at("2026-11-25 09:05"))  # same id, other text
 
-    [(first, new_1)], [(_, new_2)], [(second, new_3)] = _one_turn(store, classifier, [MESSAGES[0]], [MESSAGES[1]],
-                                                                   [retry])
+    [(first, new_1)], [(_, new_2)], [(second, new_3)], [conflict] = _one_turn(
+        store, classifier, [caida], [MESSAGES[1]], [retry], [claim])
     assert (new_1, new_2, new_3) == (True, True, False)
-    assert second == first and second["priority"] == _alone(classifier, MESSAGES[0])["priority"]
+    assert second == first and second["priority"] == _alone(classifier, caida)["priority"]
+    assert isinstance(conflict, IdConflict) and conflict.message_id == caida.id  # never the other's result
     assert _rows(database_url) == 2
 
 
@@ -141,7 +145,7 @@ def test_rows_stored_one_by_one_keep_their_outcome_when_a_later_row_fails(store,
         return insert(connection, rows)
 
     monkeypatch.setattr(repository, "_insert", refusing)
-    twin = Message("caida", "chat", "", "otra vez", at("2026-11-25 09:01"))
+    twin = Message("caida", "email", "Urgente", MESSAGES[0].body, at("2026-11-25 09:01"))  # a retry of the first
     bad = Message("mal", "chat", "", "la plataforma no carga", at("2026-11-25 09:00"))
 
     first, failed, last = _one_turn(store, classifier, [MESSAGES[0], twin], [bad], [MESSAGES[1]])

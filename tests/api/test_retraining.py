@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +16,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from tests.api.conftest import KEY, make_settings
 from tests.conftest import ROOT
+from tests.test_walkthrough import small_corpus
 
 H = {"x-api-key": KEY}
 NEW_MESSAGES = [
@@ -30,14 +33,24 @@ def run(args, models_dir):
                           env=env, timeout=600)
 
 
+def verdict_of(proc, models_dir) -> dict:
+    """The verdict ``train`` wrote beside its candidate (the one it names on stdout)."""
+    path = re.search(r"Detalle: (\S+verdict\.json)", proc.stdout).group(1)
+    assert Path(path).parent.parent == models_dir
+    return json.loads(Path(path).read_text("utf-8"))
+
+
 def test_corrections_in_model_out_metrics_compared_reload_and_rollback(tmp_path):
     models = tmp_path / "models"
     shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("evaluation*", "*.png"))
-    settings = make_settings(tmp_path, models_dir=models)
+    corpus = small_corpus(tmp_path / "corpus.jsonl")  # an eighth of the groups: the same code, a fraction of the time
+    # the background manifest check (api/deps.py watch_model) is kept out of the way: this test drives admin/reload
+    settings = make_settings(tmp_path, models_dir=models, model_check_seconds=3600)
     with TestClient(create_app(settings)) as client:
         original = client.get("/readyz").json()["model_version"]
         for message_id, body, label in NEW_MESSAGES:
-            result = client.post("/v1/classify", json={"id": message_id, "channel": "chat", "body": body}).json()
+            result = client.post("/v1/classify", headers=H,
+                                 json={"id": message_id, "channel": "chat", "body": body}).json()
             decision = {"decision": "accept"} if result["priority"] == label else {
                 "decision": "change", "priority": label, "reason": "corrección del agente"}
             r = client.post("/v1/feedback", headers=H, json={"classification_id": result["classification_id"],
@@ -47,25 +60,29 @@ def test_corrections_in_model_out_metrics_compared_reload_and_rollback(tmp_path)
         export.write_text(client.get("/v1/feedback/export", headers=H).text, "utf-8")
         assert len(export.read_text("utf-8").splitlines()) == len(NEW_MESSAGES)
 
-        proc = run(["train", "--with-feedback", str(export)], models)
-        out = json.loads(proc.stdout)
+        proc = run(["train", "--data", str(corpus), "--with-feedback", str(export)], models)
+        out = verdict_of(proc, models)
         assert proc.returncode == (0 if out["promoted"] else 3), proc.stderr[-800:]  # a refused candidate is not 0
-        assert out["metrics"]["feedback_used"] == len(NEW_MESSAGES)
-        assert out["compared_with"]["model_version"] == original
-        assert out["promoted"] == (out["metrics"]["macro_f1"] >= out["compared_with"]["macro_f1"]
-                                   and out["metrics"]["recall_muy_alta"]
-                                   >= out["compared_with"]["recall_muy_alta"] - 0.01)
-        assert out["promoted"] or "NOT promoted" in proc.stderr
+        assert out["gated"] and out["candidate"]["feedback_used"] == len(NEW_MESSAGES)
+        assert out["current"]["model_version"] == original
+        assert out["promoted"] == (out["candidate"]["macro_f1"] >= out["current"]["macro_f1"]
+                                   and out["candidate"]["recall_muy_alta"]
+                                   >= out["current"]["recall_muy_alta"] - 0.01)
+        assert out["promoted"] or "Decisión: no promovido" in proc.stdout
         manifest = json.loads((models / "manifest.json").read_text("utf-8"))
-        expected = out["model_version"] if out["promoted"] else original
+        expected = out["candidate"]["model_version"] if out["promoted"] else original
         assert manifest["current"]["model_version"] == expected
 
-        proc = run(["train"], models)  # a plain retrain always becomes current
+        proc = run(["train", "--data", str(corpus)], models)  # a plain retrain always becomes current
         assert proc.returncode == 0, proc.stderr[-800:]
-        newest = json.loads(proc.stdout)["model_version"]
+        plain = verdict_of(proc, models)
+        newest = plain["candidate"]["model_version"]
+        assert plain["promoted"] and not plain["gated"] and plain["current"]["model_version"] == expected
+        assert "Decisión: promovido (sin --with-feedback" in proc.stdout
         reloaded = client.post("/v1/admin/reload", headers=H).json()
         assert reloaded == {"reloaded": True, "model_version": newest}
-        assert client.post("/v1/classify", json={"channel": "chat", "body": "hola"}).json()["model_version"] == newest
+        classified = client.post("/v1/classify", headers=H, json={"channel": "chat", "body": "hola"}).json()
+        assert classified["model_version"] == newest
 
         proc = run(["model", "rollback"], models)
         assert proc.returncode == 0, proc.stderr
@@ -86,11 +103,11 @@ def test_a_verified_model_that_cannot_score_is_refused_and_the_current_one_keeps
     original = manifest["current"]["model_version"]
     broken = {**manifest["current"], "model_version": "broken",
               "serving": {"artefact": "broken.npz", "sha256": file_sha256(models / "broken.npz")}}
-    with TestClient(create_app(make_settings(tmp_path, models_dir=models))) as client:
+    with TestClient(create_app(make_settings(tmp_path, models_dir=models, model_check_seconds=3600))) as client:
         write_manifest(models, {**manifest, "current": broken, "previous": [manifest["current"]]})
         r = client.post("/v1/admin/reload", headers=H)
         assert r.status_code == 409 and "warm-up" in r.json()["error"]["message"]
-        result = client.post("/v1/classify", json={"channel": "chat", "body": "no abre la plataforma"})
+        result = client.post("/v1/classify", headers=H, json={"channel": "chat", "body": "no abre la plataforma"})
         assert result.status_code == 200 and result.json()["model_version"] == original
 
 
@@ -134,4 +151,4 @@ def test_model_list_promote_and_rejected_candidates_pruned(tmp_path):
     assert after["current"]["model_version"] == current
     assert rejected[2]["model_version"] in run(["model", "list"], models).stdout  # rolled back, still listed
     missing = run(["model", "promote", "no-such-version"], models)
-    assert missing.returncode != 0 and "model list" in missing.stderr
+    assert missing.returncode == 2 and "model list" in missing.stderr

@@ -49,15 +49,15 @@ def test_score_answers_every_line_in_order_with_model_fields():
 def test_evaluate_rules_only_prints_precision_and_coverage(tmp_path):
     proc = run(["evaluate", "--rules-only", "--out", str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
-    assert "precision" in proc.stdout and "coverage" in proc.stdout
+    assert "precisión" in proc.stdout and "cobertura" in proc.stdout
     assert (tmp_path / "evaluation-rules.json").exists()
 
 
 def test_evaluate_shows_three_systems_and_writes_json_and_png(tmp_path):
     proc = run(["evaluate", "--no-loso", "--out", str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
-    for system in ("rules+default", "model alone", "rules+model", "corpus test split", "external.jsonl",
-                   "complete called muy_baja", "failures called baja/muy_baja", "accuracy on the rest"):
+    for system in ("reglas+baja", "solo modelo", "reglas+modelo", "prueba del corpus", "external.jsonl",
+                   "completos llamados muy_baja", "fallas llamadas baja/muy_baja", "exactitud en el resto"):
         assert system in proc.stdout
     report = json.loads((tmp_path / "evaluation.json").read_text("utf-8"))
     combined = report["rules_plus_model"]
@@ -65,7 +65,7 @@ def test_evaluate_shows_three_systems_and_writes_json_and_png(tmp_path):
     assert combined["macro_f1"] >= report["model_alone"]["macro_f1"] - 0.01  # rules add evidence and explanations
     assert combined["macro_f1"] > report["rules_with_default"]["macro_f1"]
     assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
-    assert {"corpus test split", "external.jsonl"} <= set(report["side_by_side"])
+    assert {"prueba del corpus", "external.jsonl"} <= set(report["side_by_side"])
 
 
 def test_evaluate_reads_a_file_of_labelled_messages_with_extra_fields(tmp_path):

@@ -34,3 +34,14 @@ def test_low_cardinality_indexes_are_dropped_and_come_back_on_downgrade(database
     assert {"ix_classifications_priority", "ix_classifications_needs_review"} <= _indexes(database_url)
     upgrade(database_url)
     assert _differences(database_url) == []
+
+
+def test_session_tables_come_and_go_with_revision_0004(database_url):
+    upgrade(database_url)
+    with engine_for(database_url).connect() as conn:
+        assert {"review_sessions", "login_failures"} <= set(inspect(conn).get_table_names())
+    command.downgrade(alembic_config(database_url), "0003")
+    with engine_for(database_url).connect() as conn:
+        assert {"review_sessions", "login_failures"}.isdisjoint(inspect(conn).get_table_names())
+    upgrade(database_url)
+    assert _differences(database_url) == []

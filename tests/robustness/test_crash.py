@@ -21,7 +21,7 @@ def _post(port: int, path: str, body: dict, key: bool = False) -> dict:
 
 def test_kill_mid_write_loses_no_committed_feedback(tmp_path):
     env = {"CLASSIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.sqlite3'}",
-           "CLASSIFIER_API_KEY": KEY}
+           "CLASSIFIER_API_KEY": KEY, "CLASSIFIER_CLASSIFY_REQUIRE_KEY": "false"}  # classify open, as before
     port = free_port()
     server = start_server(env, port)
     ids = [_post(port, "/v1/classify", {"id": f"c-{i}", "channel": "chat", "body": f"el reporte {i} sale mal"}

@@ -32,8 +32,10 @@ def test_acknowledgement_outside_hours_says_when_service_resumes(client):
 
 def test_same_id_returns_the_same_classification(client):
     first = client.post("/v1/classify", json={**MSG, "id": "m-1"}).json()
-    second = client.post("/v1/classify", json={**MSG, "id": "m-1", "body": "otro texto"}).json()
+    second = client.post("/v1/classify", json={**MSG, "id": "m-1"}).json()
     assert second["classification_id"] == first["classification_id"] and second["duplicate"] is True
+    other = client.post("/v1/classify", json={**MSG, "id": "m-1", "body": "otro texto"})  # tests/api/test_idempotency.py
+    assert other.status_code == 409 and other.json()["error"]["code"] == "id_conflict"
 
 
 def test_received_at_defaults_to_now(client):
@@ -115,7 +117,10 @@ def test_batch_over_the_limit_is_413(make_client):
 
 
 def test_unknown_route_and_method_use_the_error_shape(client):
-    assert client.get("/v1/nada").json()["error"]["code"] == "not_found"
+    assert client.get("/v1/nada").json()["error"] == {"code": "not_found", "message": "No existe ese recurso.",
+                                                      "fields": []}
+    wrong = client.delete("/v1/classify").json()["error"]
+    assert wrong["code"] == "method_not_allowed" and wrong["message"].startswith("Ese método HTTP no está permitido")
     assert client.get("/v1/classify").json()["error"]["code"] == "method_not_allowed"
 
 
