@@ -72,6 +72,10 @@ _CLOSING_LINE = re.compile(
 )
 _DISCLAIMER_HINT = re.compile("|".join(map(re.escape, _DISCLAIMER_HINTS)))
 # Any of the line checks of ``_noise_ranges`` (a superset: IGNORECASE for all), so a plain line costs one look.
+# Runs of symbols (no letter, digit or space) cost spaCy's tokenizer time with the square of their length (it strips
+# prefixes and suffixes one at a time): 4,000 ")" take 1.5 s. Past the first few, such symbols carry no words.
+_SYMBOL_RUN_KEEP = 8
+_SYMBOL_RUN = re.compile(rf"(?:[^\w\s]|_){{{_SYMBOL_RUN_KEEP + 1},}}")
 _MAYBE_NOISE = re.compile("|".join(f"(?:{r.pattern})" for r in (_REPLY_HEADER, _FORWARD_MARK, _HEADER_LINE, _QUOTED,
                                                                 _SIGNATURE_MARK, _FORMULA_LINE, _CLOSING_LINE)),
                           re.IGNORECASE)
@@ -113,6 +117,13 @@ def fold(text: str) -> str:
         return np.where(small, _FOLD_CODES[np.where(small, codes, 0)], codes).tobytes().decode("utf-32-le")
 
 
+def _quiet_symbol_runs(folded: str) -> str:
+    """Blank out each symbol run past its first few characters (same length, so offsets hold): tokenising stays linear."""
+    if _SYMBOL_RUN.search(folded) is None:
+        return folded
+    return _SYMBOL_RUN.sub(lambda m: m[0][:_SYMBOL_RUN_KEEP] + " " * (len(m[0]) - _SYMBOL_RUN_KEEP), folded)
+
+
 def spanish() -> Language:
     """The one blank Spanish pipeline every step shares (tokenizer only: sentences come from ``sentences``): the
     ``Language`` of the process's ``Cleaner``, whose vocabulary the rules and the model input match on."""
@@ -143,7 +154,7 @@ class CleanText:
     original: str          # subject + "\n" + body, as written
     subject_length: int    # characters of the subject at the start of ``original`` (0 when none)
     text: str              # cleaned text, original casing
-    folded: str            # ``text`` lower-cased and accent-folded (same length)
+    folded: str            # ``text`` lower-cased, accent-folded, long symbol runs blanked (same length)
     doc: Doc               # tokens of ``folded``; the same Doc feeds the rules and the model
     chunks: tuple[tuple[int, int, int], ...]  # (clean_start, original_start, length), sorted
     removed: tuple[str, ...]  # kinds of noise removed ("respuesta_citada", "firma", ...)
@@ -260,7 +271,7 @@ class Cleaner:
             text = body[start:end].rstrip("\r\n")
             add(offset + start, text)
         text = "".join(pieces)
-        folded = fold(text)
+        folded = _quiet_symbol_runs(fold(text))
         doc = self.nlp.make_doc(folded)
         return CleanText(original, len(subject), text, folded, doc, tuple(chunks), tuple(dict.fromkeys(removed)),
                          truncated, self.lexemes)

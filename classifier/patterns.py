@@ -6,7 +6,8 @@ patterns cost a millisecond on an e-mail. Most rule patterns are only alternativ
 number). A pattern with one gap (``{"OP": "{,4}"}``) becomes a window between two phrase sets. Anything
 else (``LIKE_NUM``, ``REGEX``…) stays with the ``Matcher``. Rule authors keep writing spaCy patterns and get
 the Matcher's spans (tests/classifier/test_patterns.py), with two additions: a final ``{IS_PUNCT: true}`` is
-also met by the end of the message, and given the sentences a window never crosses one.
+also met by the end of the message (trailing emoji, symbols, mentions or links aside: "no me deja entrar 😭"),
+and given the sentences a window never crosses one.
 """
 
 from __future__ import annotations
@@ -17,16 +18,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from spacy.matcher import Matcher, PhraseMatcher
+from spacy.schemas import TokenPatternSchema
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from classifier.clean import fold, spanish
+from classifier.messages import field_message
 
 MAX_PHRASES = 4000
 _GAP = re.compile(r"^\{0?,(\d+)\}$")
 _STRING_KEYS = {"LOWER", "NORM", "TEXT", "ORTH"}
 _AT_END = "\x1fend"  # Matcher key suffix: a pattern's words before its final {IS_PUNCT: true}, kept at the end
+
+
+def message_end(doc: Doc) -> int:
+    """Where the message's words end: ``len(doc)`` less trailing tokens that are neither word, number nor punctuation
+    (emoji, symbols, mentions, links, spaces), which close a sentence no more than its end does."""
+    end = len(doc)
+    while end and not (doc[end - 1].is_alpha or doc[end - 1].like_num or doc[end - 1].is_punct):
+        end -= 1
+    return end
 
 
 def fold_pattern(pattern: Any) -> Any:
@@ -140,6 +153,36 @@ def _single(token: dict) -> str | None:
     return None
 
 
+def _is_branch(part: Any) -> bool:
+    """A step of pydantic's error location that names a union member ("str", "TokenPatternString"), not a key."""
+    text = str(part)
+    return text in ("str", "int", "float", "bool") or text.startswith("TokenPattern") or "[" in text or "-" in text
+
+
+def token_problems(pattern: list) -> list[str]:
+    """spaCy's own schema check of a token pattern, one Spanish line per place: ``[0].LOWER.IN: debe ser una lista``.
+    A value that fits none of a union's members gets the members' reasons together."""
+    try:
+        TokenPatternSchema.model_validate({"pattern": pattern})
+        return []
+    except ValidationError as exc:
+        errors = exc.errors()
+    reasons: dict[str, list[str]] = {}
+    for err in errors:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"][1:] if not _is_branch(p))
+        reason = "clave desconocida" if err["type"] == "extra_forbidden" else field_message(err)
+        if reason not in reasons.setdefault(where, []):
+            reasons[where].append(reason)
+    deepest = [w for w in reasons if not any(o.startswith((w + ".", w + "[")) for o in reasons)]  # best-fitting member
+    out = []
+    for where in deepest:
+        said = reasons[where]
+        if len(said) > 1 and all(r.startswith("debe ser ") for r in said):
+            said = ["debe ser " + " o ".join(r.removeprefix("debe ser ") for r in said)]
+        out.append(f"{where}: {'; '.join(said)}")
+    return out
+
+
 @dataclass
 class CompiledPatterns:
     """Phrases, windows and leftover Matcher patterns for many keys, matched together in one pass."""
@@ -163,16 +206,19 @@ class CompiledPatterns:
         self.phrases.add(key, docs)
 
     def add(self, key: str, pattern: Any) -> None:
-        """Add one (folded) pattern under ``key``; raises with spaCy's message when the pattern is invalid."""
+        """Add one (folded) pattern under ``key``; an invalid pattern raises ``ValueError`` saying what is wrong."""
         if isinstance(pattern, str):
             words = tuple(t.text for t in spanish().make_doc(pattern) if not t.is_space)
             if not words:
-                raise ValueError("empty phrase")
+                raise ValueError("frase vacía")
             self._add_phrases(key, [words])
             return
         if not isinstance(pattern, list) or not pattern or not all(isinstance(t, dict) for t in pattern):
-            raise ValueError("a pattern is a quoted phrase or a list of token dicts")
-        self._check.add("check", [pattern])  # spaCy's own validation, for clear errors
+            raise ValueError("un patrón es una frase entre comillas o una lista de tokens ({LOWER: ...}, ...)")
+        problems = token_problems(pattern)
+        if problems:
+            raise ValueError("patrón de tokens no válido: " + "; ".join(problems))
+        self._check.add("check", [pattern])  # what spaCy checks beyond its schema
         self._check.remove("check")
         seqs = expand(pattern)
         if seqs is not None:
@@ -235,7 +281,7 @@ class CompiledPatterns:
                 name = strings[match_id]
                 if not name.endswith(_AT_END):
                     found[name].append((start, end))
-                elif end == len(doc):
+                elif end >= message_end(doc):
                     found[name[:-len(_AT_END)]].append((start, end))
         for key, w, left_key, right_key in self.windows:
             lefts = found.pop(left_key, None)
@@ -272,7 +318,7 @@ class CompiledPatterns:
         elif w.has_left and lefts:
             out.extend((a, e + 1) for a, e in lefts if fits(e))
             if w.kind == "punct":  # the end of the message closes a phrase like a full stop
-                out.extend((a, e) for a, e in lefts if e == len(doc))
+                out.extend((a, e) for a, e in lefts if e >= message_end(doc))
         elif w.has_right and rights:
             out.extend((b - 1, e) for b, e in rights if fits(b - 1))
 

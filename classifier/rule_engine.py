@@ -21,7 +21,7 @@ from classifier.errors import ConfigError, Errors
 from classifier.impact import ImpactFinder, ImpactResult
 from classifier.patterns import CompiledPatterns, fold_pattern
 from classifier.policy import DECISION_ORDER, FAILURES, PRIORITIES
-from classifier.yamlfile import describe_validation, read_yaml
+from classifier.yamlfile import TOP_LEVEL, describe_validation, read_yaml
 
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 REQUEST_TYPES = ("incidente", "acceso", "queja", "sugerencia", "desarrollo", "consulta", "incompleto", "otro")
@@ -139,8 +139,8 @@ def _bool_problems(pattern: Any, where: str) -> list[str]:
                         if isinstance(value, dict) else [value])
                     for v in values:
                         if isinstance(v, bool) and key.upper() in _STRING_KEYS:
-                            problems.append(f"{where}[{i}].{key}: must be a string. Got {v!r} instead. "
-                                            "Write \"no\" (or \"si\") in quotes.")
+                            problems.append(f"{where}[{i}].{key}: debe ser texto; se recibió {v!r}. "
+                                            "Escriba \"no\" (o \"si\") entre comillas.")
     return problems
 
 
@@ -192,7 +192,8 @@ class RuleEngine:
         seen: dict[str, Path] = {}
         files = sorted(rules_dir.glob("*.yaml"))
         if not files:
-            raise ConfigError([Errors.C102.format(file=rules_dir, path="(directory)", reason="no rule files (*.yaml)")])
+            raise ConfigError([Errors.C102.format(file=rules_dir, path="(carpeta)",
+                                                  reason="no hay archivos de reglas (*.yaml)")])
         for path in files:
             try:
                 data = read_yaml(path)
@@ -200,7 +201,7 @@ class RuleEngine:
                 problems.extend(exc.problems)
                 continue
             if not isinstance(data, list):
-                problems.append(Errors.C102.format(file=path, path="(top level)", reason="must be a list of rules"))
+                problems.append(Errors.C102.format(file=path, path=TOP_LEVEL, reason="debe ser una lista de reglas"))
                 continue
             for index, raw in enumerate(data):
                 rule_id = raw.get("id", "?") if isinstance(raw, dict) else "?"
@@ -219,7 +220,7 @@ class RuleEngine:
             for other in rule.spec.yields_to:
                 if other not in seen:
                     problems.append(Errors.C102.format(file=rule.source, path=f"\"{rule.spec.id}\" > yields_to",
-                                                       reason=f"no rule has the id {other!r}"))
+                                                       reason=f"ninguna regla tiene el id {other!r}"))
         base = rules_dir.parent
         context = None
         try:
@@ -240,15 +241,17 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ matching
 
-    def _suppression(self, sentences, start: int, end: int, kinds: list[str],
+    def _suppression(self, clean: CleanText, start: int, end: int, kinds: list[str],
                      cues: dict[str, list[tuple[int, int]]]) -> str | None:
-        sent_start, sent_end = sentences[start]
+        sent_start, sent_end = clean.sentences[start]
         if "negacion" in kinds:
             window = self.windows["negacion"]
             for a, b in cues.get("negacion", ()):
                 if b <= start and start - b <= window and a >= sent_start:
                     return "negacion"
-                if a < start < b:  # the cue runs into the hit ("no reclamo")
+                if a < start < b and clean.tokens[start] != "no":
+                    # the cue runs into the hit ("no reclamo"), unless the hit states its own "no": in "ya no me
+                    # deja entrar" the cue's "no" is the failure's ("no longer"), not a denial of it
                     return "negacion"
         if "hipotetico" in kinds:
             window = self.windows["hipotetico"]
@@ -304,7 +307,7 @@ class RuleEngine:
             rule = self.rules[rule_id]
             live, dead, reason = [], [], None
             for start, end in sorted(_longest(spans)):
-                why = self._suppression(clean.sentences, start, end, rule.spec.context, cues)
+                why = self._suppression(clean, start, end, rule.spec.context, cues)
                 (dead if why else live).append(self._evidence(clean, doc, start, end))
                 reason = reason or why
             spec = rule.spec

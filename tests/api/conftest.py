@@ -26,10 +26,11 @@ def client(tmp_path):
 
 @pytest.fixture
 def make_client(tmp_path):
+    """A client of an app built from the test defaults plus ``overrides``, seen as coming from ``address``."""
     clients = []
 
-    def factory(**overrides):
-        c = TestClient(create_app(make_settings(tmp_path, **overrides)))
+    def factory(*, address: str = "testclient", **overrides):
+        c = TestClient(create_app(make_settings(tmp_path, **overrides)), client=(address, 50000))
         c.__enter__()
         clients.append(c)
         return c

@@ -21,22 +21,6 @@ COOKIE = "revision_sesion"
 GATEWAY, AGENT, ADMIN = "clave-pasarela-0001", "clave-agente-0001", "clave-admin-0001"
 
 
-@pytest.fixture
-def app_client(tmp_path):
-    """A client of an app built from the given settings on top of the test defaults; closed at the end."""
-    clients: list[TestClient] = []
-
-    def factory(*, address: str = "testclient", **overrides) -> TestClient:
-        c = TestClient(create_app(make_settings(tmp_path, **overrides)), client=(address, 50000))
-        c.__enter__()
-        clients.append(c)
-        return c
-
-    yield factory
-    for c in clients:
-        c.__exit__(None, None, None)
-
-
 def login(c: TestClient, agent: str = "laura", key: str = KEY, accept: str = "*/*"):
     return c.post("/review/login", content=f"agent={agent}&api_key={key}", follow_redirects=False,
                   headers={"content-type": "application/x-www-form-urlencoded", "accept": accept})
@@ -67,13 +51,13 @@ def test_classify_needs_a_gateway_key_once_any_key_is_configured(tmp_path):
         assert c.post("/v1/classify", json=MSG, headers={"x-api-key": KEY}).status_code == 200
 
 
-def test_classify_can_be_opened_for_a_trial(app_client):
-    c = app_client(api_key=None, gateway_keys=GATEWAY, classify_require_key=False)
+def test_classify_can_be_opened_for_a_trial(make_client):
+    c = make_client(api_key=None, gateway_keys=GATEWAY, classify_require_key=False)
     assert c.post("/v1/classify", json=MSG).status_code == 200
 
 
-def test_without_any_configured_key_classify_is_open_and_protected_endpoints_answer_503(app_client):
-    c = app_client(api_key=None, classify_require_key=True)
+def test_without_any_configured_key_classify_is_open_and_protected_endpoints_answer_503(make_client):
+    c = make_client(api_key=None, classify_require_key=True)
     assert c.post("/v1/classify", json=MSG).status_code == 200
     for method, path in (("GET", "/v1/review"), ("GET", "/v1/feedback/export"), ("POST", "/v1/admin/reload")):
         r = c.request(method, path, headers={"x-api-key": KEY})
@@ -106,8 +90,8 @@ ROLE_TABLE = [  # key, method, path, expected status: who may do what (README "K
 ]
 
 
-def test_each_key_reaches_only_its_roles_endpoints(app_client):
-    c = app_client(gateway_keys=f"otra-pasarela, {GATEWAY}", agent_keys=AGENT, admin_keys=ADMIN,
+def test_each_key_reaches_only_its_roles_endpoints(make_client):
+    c = make_client(gateway_keys=f"otra-pasarela, {GATEWAY}", agent_keys=AGENT, admin_keys=ADMIN,
                    classify_require_key=True)
     for key, method, path, status in ROLE_TABLE:
         r = c.request(method, path, headers={"x-api-key": key}, json=MSG if path == "/v1/classify" else None)
@@ -116,8 +100,8 @@ def test_each_key_reaches_only_its_roles_endpoints(app_client):
             assert r.json()["error"]["code"] in ("api_key_invalid", "role_forbidden")
 
 
-def test_a_session_has_the_role_of_the_key_that_opened_it(app_client):
-    c = app_client(gateway_keys=GATEWAY, agent_keys=AGENT, admin_keys=ADMIN)
+def test_a_session_has_the_role_of_the_key_that_opened_it(make_client):
+    c = make_client(gateway_keys=GATEWAY, agent_keys=AGENT, admin_keys=ADMIN)
     assert login(c, key=GATEWAY).status_code == 403  # a gateway key opens no session
     assert login(c, key=AGENT).status_code == 303
     token = csrf(c)
@@ -175,8 +159,8 @@ def test_rotating_keys_ends_sessions_made_with_a_removed_key(tmp_path, database_
         assert with_cookie(c, new).get("/v1/review").status_code == 200  # sessions live in the store
 
 
-def test_sessions_expire(app_client):
-    c = app_client(session_seconds=1)
+def test_sessions_expire(make_client):
+    c = make_client(session_seconds=1)
     login(c)
     assert c.get("/v1/review").status_code == 200
     time.sleep(1.2)
@@ -256,8 +240,8 @@ def test_security_headers_on_pages_and_json(client):
 # --- login rate limit ----------------------------------------------------------------------------------------
 
 
-def test_the_sixth_failed_login_from_one_address_gets_429(app_client):
-    c = app_client(address="10.0.0.1")
+def test_the_sixth_failed_login_from_one_address_gets_429(make_client):
+    c = make_client(address="10.0.0.1")
     for i in range(5):
         assert login(c, f"agente{i}", "mala").status_code == 403
     r = login(c, "agente-nuevo", KEY)  # even the right key waits
@@ -281,8 +265,8 @@ def test_failed_logins_for_one_agent_are_limited_across_addresses(tmp_path, data
         assert login(second, "pedro", KEY).status_code == 303  # other agents from that address still log in
 
 
-def test_the_limit_is_a_setting(app_client):
-    c = app_client(login_max_failures=2, login_window_seconds=60)
+def test_the_limit_is_a_setting(make_client):
+    c = make_client(login_max_failures=2, login_window_seconds=60)
     assert [login(c, "x", "mala").status_code for _ in range(3)] == [403, 403, 429]
 
 

@@ -96,3 +96,20 @@ def test_the_shared_tokenizer_is_built_once_with_its_settings():
 @functools.cache
 def _stock():
     return spacy.blank("es")
+
+
+@pytest.mark.parametrize("run", [")" * 8000, "€" * 5000, "_" * 6000, "¿?" * 3000, ":)" * 4000, "😀" * 3000])
+def test_long_symbol_runs_are_blanked_past_their_start_and_the_words_around_them_stay(run):
+    # spaCy's tokenizer peels prefixes and suffixes one at a time: a long run of symbols costs the square of its
+    # length (8,000 ")" took 5 s). Past its first characters the run is blanked, offsets unchanged.
+    text = clean("", f"la plataforma {run} está caída")
+    assert len(text.folded) == len(text.text)
+    words = [t for t in text.tokens if not t.isspace()]
+    assert words[:2] == ["la", "plataforma"] and words[-2:] == ["esta", "caida"]
+    assert len(words) <= 2 + 8 + 2
+    assert text.text[text.folded.index("esta"):].startswith("está")
+
+
+@pytest.mark.parametrize("text", ["¡¡¡urgente!!! ya...", "¿¿¿qué pasa???", "ver adjunto :)", "http://x.co/a?b=c&d=e"])
+def test_short_symbol_runs_are_left_to_the_tokenizer(text):
+    assert [t.text for t in clean("", text).doc] == [t.text for t in _stock().make_doc(fold(text))]

@@ -28,7 +28,8 @@ def as_tokens(pattern) -> list[dict]:
 
 
 def spacy_matcher(keyed: list[tuple[str, object]]):
-    """spaCy's Matcher as doc → spans per key, plus a final ``{IS_PUNCT: true}`` met by the end of the message."""
+    """spaCy's Matcher as doc → spans per key, plus a final ``{IS_PUNCT: true}`` met by the end of the message
+    (its trailing emoji, symbols, mentions and links aside)."""
     vocab = spanish().vocab
     matcher, at_end = Matcher(vocab, validate=True), Matcher(vocab, validate=True)
     for key, pattern in keyed:
@@ -41,8 +42,9 @@ def spacy_matcher(keyed: list[tuple[str, object]]):
         found: dict[str, set[tuple[int, int]]] = defaultdict(set)
         for match_id, start, end in matcher(doc):
             found[vocab.strings[match_id]].add((start, end))
+        words_end = max([i + 1 for i, t in enumerate(doc) if t.is_alpha or t.like_num or t.is_punct], default=0)
         for match_id, start, end in at_end(doc) if len(at_end) else ():
-            if end == len(doc):
+            if end >= words_end:
                 found[vocab.strings[match_id]].add((start, end))
         return dict(found)
 
@@ -104,7 +106,7 @@ def token_patterns(draw) -> list[dict] | str:
 keyed_patterns = st.lists(st.tuples(st.sampled_from(["a", "b"]), token_patterns()), min_size=1, max_size=3)
 
 
-noise = st.lists(st.sampled_from(WORDS + PUNCTUATION + ["\n"]), max_size=3)
+noise = st.lists(st.sampled_from(WORDS + PUNCTUATION + ["\n", "😭", "@soporte"]), max_size=3)
 
 
 @st.composite
