@@ -31,6 +31,7 @@ _DIGIT = re.compile(r"\d")
 _FRACTIONS = {"la mitad": 50.0, "cuarta parte": 25.0, "tercera parte": 33.3, "quinta parte": 20.0,
               "decima parte": 10.0, "la totalidad": 100.0, "dos terceras partes": 66.7}
 _OF = {"de", "entre", "sobre"}
+_COUNT_VERBS = {"somos", "son", "tenemos", "hay"}  # "somos 40 y a 3 …": the number they count is a total
 _DETERMINERS = {"los", "las", "nuestros", "nuestras", "sus", "unos", "unas", "cada", "("}
 
 
@@ -86,8 +87,8 @@ class ImpactFinder:
         for g, group in enumerate(self.groups):
             if group.scope not in SCOPES and group.scope != NUMERIC:
                 problems.append(Errors.C102.format(file=source, path=f"groups[{g}].scope",
-                                                   reason=f"unknown scope {group.scope!r}; use one of "
-                                                          f"{', '.join(SCOPES)} or {NUMERIC}"))
+                                                   reason=f"alcance desconocido {group.scope!r}; use uno de "
+                                                          f"{', '.join(SCOPES)} o {NUMERIC}"))
                 continue
             for i, pattern in enumerate(group.patterns):
                 try:
@@ -208,8 +209,8 @@ def _total_after(words: tuple[str, ...], numbers: dict, end: int) -> tuple[float
 
 
 def _total_before(words: tuple[str, ...], numbers: dict, i: int) -> tuple[float, int] | None:
-    """ "de las 80 familias …, 6" or "un total de 40 usuarios y a 12" → (80, index of "de" or "un") when the part
-    starts a new clause (after a comma, "y" or "pero")."""
+    """ "de las 80 familias …, 6", "un total de 40 usuarios y a 12" or "somos 40 y a 3" → (the total, index where its
+    words start) when the part starts a new clause (after a comma, "y" or "pero")."""
     if i < 2 or words[i - 1] not in (",", "a", "en", "solo") or (
             words[i - 1] != "," and words[i - 2] not in (",", "y", "pero")):
         return None
@@ -218,6 +219,8 @@ def _total_before(words: tuple[str, ...], numbers: dict, i: int) -> tuple[float,
             return numbers[k][0], k - 2
         if k in numbers and k >= 3 and words[k - 3:k] == ("un", "total", "de"):
             return numbers[k][0], k - 3
+        if k in numbers and k >= 1 and words[k - 1] in _COUNT_VERBS:
+            return numbers[k][0], k - 1
         if words[k] in (".", ";", ":"):
             return None
     return None

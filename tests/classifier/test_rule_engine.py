@@ -112,6 +112,8 @@ def test_quoted_reply_is_not_matched(engine):
         ("el 5% de los usuarios no pueden entrar", "grupo_menor_20"),
         ("Tenemos un total de 40 usuarios y a 12 les sale error al guardar", "grupo_20_o_mas"),
         ("Tenemos un total de 40 usuarios y a 2 les sale error al guardar", "grupo_menor_20"),
+        ("somos 40 en la oficina y a 3 les sale error al guardar", "grupo_menor_20"),
+        ("tenemos 25 docentes, a 10 les sale error al guardar notas", "grupo_20_o_mas"),
         ("la mitad de los padres ve valores errados en el estado de cuenta", "grupo_20_o_mas"),
         ("solo a mí me sale un error al imprimir el boletín", "un_usuario"),
         ("la plataforma está caída y ya van tres colegios con lo mismo", "varios_clientes"),
@@ -152,7 +154,8 @@ def test_unknown_key_is_reported_with_file_and_rule(rules_copy):
             '- id: "nueva"\n  priority: "media"\n  description: "Una regla nueva."\n  patronez: ["hola"]\n')
     with pytest.raises(ConfigError) as err:
         RuleEngine.from_dir(rules_copy / "prioridad")
-    assert "media.yaml" in str(err.value) and '"nueva"' in str(err.value) and "unknown key" in str(err.value)
+    assert "media.yaml" in str(err.value) and '"nueva"' in str(err.value)
+    assert "patronez: clave desconocida" in str(err.value)
 
 
 def test_unknown_priority_is_reported(rules_copy):
@@ -168,21 +171,22 @@ def test_bad_pattern_is_reported(rules_copy):
             '  patterns: [[{LOWER: "hola", OP: "??"}]]\n')
     with pytest.raises(ConfigError) as err:
         RuleEngine.from_dir(rules_copy / "prioridad")
-    assert '"nueva"' in str(err.value) and "patterns[0]" in str(err.value)
+    assert '"nueva"' in str(err.value) and "patterns[0]: patrón de tokens no válido: [0].OP: valor no permitido: " \
+        "use '+', '*', '?' o '!'" in str(err.value)
 
 
 def test_bare_no_in_yaml_is_reported(rules_copy):
     _append(rules_copy / "prioridad/media.yaml",
             '- id: "nueva"\n  priority: "media"\n  description: "Una regla nueva."\n'
             '  patterns: [[{LOWER: no}, {LOWER: "sirve"}]]\n')
-    with pytest.raises(ConfigError, match='Write "no"'):
+    with pytest.raises(ConfigError, match='debe ser texto; se recibió False. Escriba "no"'):
         RuleEngine.from_dir(rules_copy / "prioridad")
 
 
 def test_duplicate_rule_id_is_reported(rules_copy):
     _append(rules_copy / "prioridad/media.yaml",
             '- id: "acceso_perdido"\n  priority: "media"\n  description: "Otra vez."\n  patterns: ["hola"]\n')
-    with pytest.raises(ConfigError, match="used twice"):
+    with pytest.raises(ConfigError, match='el id de regla "acceso_perdido" está repetido'):
         RuleEngine.from_dir(rules_copy / "prioridad")
 
 
