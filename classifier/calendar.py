@@ -97,7 +97,8 @@ def require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InputError(Errors.C202.format(value=value.isoformat()))
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise InputError(f"timestamp {value.isoformat()} is out of range (years {EARLIEST_YEAR}–{LATEST_YEAR})")
+        raise InputError(f"la fecha y hora {value.isoformat()} está fuera del rango admitido "
+                         f"(años {EARLIEST_YEAR} a {LATEST_YEAR})")
     return value
 
 
@@ -198,7 +199,7 @@ class BusinessCalendar:
                 self._country, subdiv=self._subdivision, years=year, language=self._language
             )
             for day, name in lib.items():
-                found[day] = Holiday(day, name, f"holidays {holidays_lib.__version__} ({self._country})")
+                found[day] = Holiday(day, name, f"biblioteca holidays {holidays_lib.__version__} ({self._country})")
         for day, holiday in self._added.items():
             if day.year == year:
                 found[day] = holiday
@@ -397,10 +398,10 @@ def parse_instant(value: object) -> datetime:
     if isinstance(value, datetime):
         return require_aware(value)
     if not isinstance(value, str) or not value.strip():
-        raise InputError(f"expected an ISO 8601 timestamp with UTC offset, got {value!r}")
+        raise InputError(f"se esperaba una fecha y hora ISO 8601 con zona horaria; se recibió {value!r}")
     text = value.strip()
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"not an ISO 8601 timestamp: {value!r}") from None
+        raise InputError(f"no es una fecha y hora ISO 8601: {value!r}") from None
     return require_aware(moment)

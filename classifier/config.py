@@ -28,8 +28,8 @@ def load_policy_engine(settings: Settings) -> PolicyEngine:
     calendar = BusinessCalendar.from_config(policy.calendar)
     customers = load_customers(settings.customers_path)
     if policy.products:
-        unknown = [f"{settings.customers_path}: customer {c.id!r} > distributor_products: unknown product {p!r} "
-                   f"(products are listed in {settings.policy_path})"
+        unknown = [f"{settings.customers_path}: cliente {c.id!r} > distributor_products: producto desconocido {p!r} "
+                   f"(los productos están en {settings.policy_path})"
                    for c in customers.customers for p in c.distributor_products if p not in policy.product_ids]
         if unknown:
             raise ConfigError(unknown)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from classifier.messages import field_message, json_message, os_message
 from classifier.policy import PRIORITIES
 
 IMPACTS = ("un_usuario", "grupo_menor_20", "grupo_20_o_mas", "varios_clientes", "desconocido")
@@ -56,9 +57,9 @@ class CorpusRow(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "CorpusRow":
         if self.channel == "chat" and self.subject:
-            raise ValueError("a chat message has no subject (use \"\")")
+            raise ValueError("un mensaje de chat no lleva asunto (use \"\")")
         if not self.subject.strip() and not self.body.strip():
-            raise ValueError("subject and body are both empty: there is nothing to classify")
+            raise ValueError("el asunto y el cuerpo están vacíos: no hay nada que clasificar")
         return self
 
     @property
@@ -89,7 +90,7 @@ def read_corpus(path: Path) -> tuple[list[tuple[int, CorpusRow]], list[str]]:
     try:
         handle = open(path, encoding="utf-8")
     except OSError as exc:
-        return [], [f"{path}: cannot read: {exc.strerror}"]
+        return [], [f"{path}: no se puede leer: {os_message(exc)}"]
     with handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -97,16 +98,20 @@ def read_corpus(path: Path) -> tuple[list[tuple[int, CorpusRow]], list[str]]:
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
-                problems.append(f"line {number}: not valid JSON ({exc.msg})")
+                problems.append(f"línea {number}: no es JSON válido ({json_message(exc)})")
                 continue
             try:
                 rows.append((number, CorpusRow.model_validate(data)))
             except ValidationError as exc:
                 for err in exc.errors():
-                    where = ".".join(str(p) for p in err["loc"]) or "row"
-                    msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-                    problems.append(f"line {number}: {where}: {msg}")
+                    problems.append(f"línea {number}: {_row_problem(err)}")
     return rows, problems
+
+
+def _row_problem(err: dict) -> str:
+    """'label: valor no permitido: use ...' for one pydantic error on a corpus line."""
+    where = ".".join(str(p) for p in err["loc"]) or "fila"
+    return f"{where}: {'campo desconocido' if err['type'] == 'extra_forbidden' else field_message(err)}"
 
 
 def load_rows(path: Path) -> list[CorpusRow]:
@@ -142,9 +147,7 @@ def load_labelled(path: Path) -> list[LabelledMessage]:
             try:
                 out.append(LabelledMessage.model_validate_json(line))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "row"
-                raise ValueError(f"{path}: line {number}: {where}: {first['msg']}") from None
+                raise ValueError(f"{path}: línea {number}: {_row_problem(exc.errors()[0])}") from None
     return out
 
 
@@ -271,14 +274,15 @@ def check_corpus(path: Path, profile: str = "corpus", *, reference: Path | None 
     seen: dict[str, int] = {}
     for n, r in numbered:
         if r.id in seen:
-            report.problems.append(f"line {n}: id {r.id!r} already used on line {seen[r.id]}")
+            report.problems.append(f"línea {n}: el id {r.id!r} ya se usó en la línea {seen[r.id]}")
         seen.setdefault(r.id, n)
     if profile == "feedback":
         for n, r in numbered:
             if r.source != "agent-feedback":
-                report.problems.append(f"line {n}: source must be \"agent-feedback\" in a feedback export")
+                report.problems.append(f"línea {n}: source debe ser \"agent-feedback\" en una exportación de "
+                                       "correcciones")
             if r.split != "train":
-                report.problems.append(f"line {n}: feedback rows go to the train split only")
+                report.problems.append(f"línea {n}: las correcciones van solo a la partición train")
         if reference is not None and Path(reference).exists():
             against = contradictions(rows, load_rows(Path(reference)))
             share = len(against) / len(rows) if rows else 0.0
@@ -286,21 +290,21 @@ def check_corpus(path: Path, profile: str = "corpus", *, reference: Path | None 
             if len(against) > 5 and share > MAX_CONTRADICTIONS:
                 shown = ", ".join(f"{f.id} ({f.label}, corpus {c.id}: {c.label})" for f, c in against[:5])
                 report.problems.append(
-                    f"{len(against)} of {len(rows)} feedback rows ({share:.0%}, over {MAX_CONTRADICTIONS:.0%}) give "
-                    f"another label to a text the corpus labels: check them before training ({shown}, ...)")
+                    f"{len(against)} de {len(rows)} correcciones ({share:.0%}, más del {MAX_CONTRADICTIONS:.0%}) dan "
+                    f"otra etiqueta a un texto que el corpus ya etiqueta: revíselas antes de entrenar ({shown}, ...)")
     splits_of_group: dict[str, set[str]] = defaultdict(set)
     for r in rows:
         splits_of_group[r.group].add(r.split)
     for group, splits in sorted(splits_of_group.items()):
         if len(splits) > 1:
             first = next(n for n, r in numbered if r.group == group)
-            report.problems.append(f"line {first}: group {group!r} appears in both train and test (leakage)")
+            report.problems.append(f"línea {first}: el grupo {group!r} está a la vez en train y en test (fuga)")
     pairs = near_duplicate_pairs(rows)
     cross_group = [(a, b, s) for a, b, s in pairs if rows[a].group != rows[b].group]
     for a, b, s in cross_group:
         if rows[a].split != rows[b].split:
-            report.problems.append(f"line {lines[b]}: near-duplicate of line {lines[a]} ({s:.0%} of 5-grams shared) "
-                                   "in the other split (leakage): give them one group")
+            report.problems.append(f"línea {lines[b]}: casi igual a la línea {lines[a]} ({s:.0%} de 5-gramas en "
+                                   "común) en la otra partición (fuga): póngalas en un mismo grupo")
     near_rows = {i for a, b, _ in cross_group for i in (a, b)}
     variants = sum(1 for r in rows if r.source.startswith("variant-of:"))
     n = len(rows)
@@ -338,17 +342,20 @@ def check_corpus(path: Path, profile: str = "corpus", *, reference: Path | None 
     }
     if profile == "corpus":
         if n < MIN_ROWS:
-            report.problems.append(f"corpus: {n} rows, at least {MIN_ROWS} expected")
+            report.problems.append(f"corpus: {n} filas; se esperan al menos {MIN_ROWS}")
         for label in PRIORITIES:
             if labels[label] < MIN_PER_LABEL:
-                report.problems.append(f"corpus: label {label} has {labels[label]} rows, at least {MIN_PER_LABEL} expected")
+                report.problems.append(f"corpus: la etiqueta {label} tiene {labels[label]} filas; se esperan al menos "
+                                       f"{MIN_PER_LABEL}")
         if test_share < MIN_TEST_SHARE:
-            report.problems.append(f"corpus: test split is {test_share:.1%}, at least {MIN_TEST_SHARE:.0%} expected")
+            report.problems.append(f"corpus: la partición test es el {test_share:.1%}; se espera al menos el "
+                                   f"{MIN_TEST_SHARE:.0%}")
         if n and variants / n > MAX_VARIANT_SHARE:
-            report.problems.append(f"corpus: variants are {variants / n:.1%}, at most {MAX_VARIANT_SHARE:.0%} allowed")
+            report.problems.append(f"corpus: las variantes son el {variants / n:.1%}; se admite como máximo el "
+                                   f"{MAX_VARIANT_SHARE:.0%}")
         if n and len(near_rows) / n > MAX_NEAR_DUPLICATE_SHARE:
-            report.problems.append(f"corpus: near-duplicates are {len(near_rows) / n:.1%} of rows, "
-                                   f"at most {MAX_NEAR_DUPLICATE_SHARE:.0%} allowed")
+            report.problems.append(f"corpus: las filas casi iguales son el {len(near_rows) / n:.1%}; se admite como "
+                                   f"máximo el {MAX_NEAR_DUPLICATE_SHARE:.0%}")
         report.problems.extend(_balance_problems(rows, numbered, report.summary))
     return report
 
@@ -359,25 +366,25 @@ def _balance_problems(rows: list[CorpusRow], numbered, summary: dict) -> list[st
     problems = []
     missing = [n for n, r in numbered if r.style is None]
     if missing:
-        problems.append(f"corpus: {len(missing)} rows without a style (first on line {missing[0]})")
+        problems.append(f"corpus: {len(missing)} filas sin estilo (la primera en la línea {missing[0]})")
     for style, counts in summary["style"].items():
         for label in PRIORITIES:
             if counts.get(label, 0) < MIN_PER_LABEL_AND_STYLE:
-                problems.append(f"corpus: style {style} has {counts.get(label, 0)} {label} rows, "
-                                f"at least {MIN_PER_LABEL_AND_STYLE} expected")
+                problems.append(f"corpus: el estilo {style} tiene {counts.get(label, 0)} filas {label}; se esperan "
+                                f"al menos {MIN_PER_LABEL_AND_STYLE}")
     for label, share in summary["outside_share"].items():
         if share < MIN_OUTSIDE_SHARE:
-            problems.append(f"corpus: {share:.1%} of {label} is about other services, at least "
-                            f"{MIN_OUTSIDE_SHARE:.0%} expected")
+            problems.append(f"corpus: el {share:.1%} de {label} trata de otros servicios; se espera al menos el "
+                            f"{MIN_OUTSIDE_SHARE:.0%}")
     outside = sum(summary["outside_domains"].values())
     for domain, count in summary["outside_domains"].items():
         if count / outside > MAX_OUTSIDE_DOMAIN_SHARE:
-            problems.append(f"corpus: {domain} is {count / outside:.0%} of the outside messages, at most "
-                            f"{MAX_OUTSIDE_DOMAIN_SHARE:.0%} allowed")
+            problems.append(f"corpus: {domain} es el {count / outside:.0%} de los mensajes de otros servicios; se "
+                            f"admite como máximo el {MAX_OUTSIDE_DOMAIN_SHARE:.0%}")
     if summary["shortcut_macro_f1"] > MAX_SHORTCUT_MACRO_F1:
-        problems.append(f"corpus: surface features alone reach macro-F1 {summary['shortcut_macro_f1']:.3f} "
-                        f"(at most {MAX_SHORTCUT_MACRO_F1:.2f}): length, greetings or punctuation tell the label; "
-                        "add messages that break the pattern (see the per-label shape above)")
+        problems.append(f"corpus: la forma sola (longitud, saludos, puntuación…) alcanza macro-F1 "
+                        f"{summary['shortcut_macro_f1']:.3f} (máximo {MAX_SHORTCUT_MACRO_F1:.2f}): delata la "
+                        "etiqueta; añada mensajes que rompan el patrón (vea la forma por etiqueta arriba)")
     return problems
 
 
@@ -400,37 +407,41 @@ def _file_hash(path: Path) -> str | None:
 def format_report(report: CheckReport) -> str:
     """Human-readable summary and problems, for stdout."""
     s = report.summary
-    out = [f"{report.path} ({report.profile} profile): {s.get('rows', 0)} rows, {s.get('groups', 0)} groups"]
+    out = [f"{report.path} (perfil {report.profile}): {s.get('rows', 0)} filas, {s.get('groups', 0)} grupos"]
     if report.contradicts_corpus is not None:
-        out.append(f"  relabel corpus texts: {report.contradicts_corpus}")
+        out.append(f"  reetiquetan textos del corpus: {report.contradicts_corpus}")
     if s:
-        out.append("  label:        " + ", ".join(f"{k} {v}" for k, v in s["label"].items()))
+        out.append("  etiqueta:         " + ", ".join(f"{k} {v}" for k, v in s["label"].items()))
         for split, counts in s["label_by_split"].items():
-            out.append(f"  {split + ':':13} " + ", ".join(f"{k} {counts.get(k, 0)}" for k in PRIORITIES))
-        out.append(f"  test share:   {s['test_share']:.1%}")
-        out.append("  channel:      " + ", ".join(f"{k} {v}" for k, v in s["channel"].items()))
-        out.append("  impact:       " + ", ".join(f"{k} {v}" for k, v in s["impact"].items()))
-        out.append("  request_type: " + ", ".join(f"{k} {v}" for k, v in s["request_type"].items()))
-        out.append("  product:      " + ", ".join(f"{k} {v}" for k, v in s["product"].items()))
+            out.append(f"  {split + ':':17} " + ", ".join(f"{k} {counts.get(k, 0)}" for k in PRIORITIES))
+        out.append(f"  parte en test:    {s['test_share']:.1%}")
+        out.append("  canal:            " + ", ".join(f"{k} {v}" for k, v in s["channel"].items()))
+        out.append("  impacto:          " + ", ".join(f"{k} {v}" for k, v in s["impact"].items()))
+        out.append("  tipo de solicitud: " + ", ".join(f"{k} {v}" for k, v in s["request_type"].items()))
+        out.append("  producto:         " + ", ".join(f"{k} {v}" for k, v in s["product"].items()))
         b = s["body_words"]
-        out.append(f"  body words:   min {b['min']}, median {b['median']}, max {b['max']}; "
+        out.append(f"  palabras del cuerpo: mín. {b['min']}, mediana {b['median']}, máx. {b['max']}; "
                    + ", ".join(f"{k}: {v}" for k, v in b["bins"].items()))
         if s["style"]:
-            out.append("  style:        " + "; ".join(f"{style} {sum(c.values())}" for style, c in s["style"].items()))
-        out.append("  outside services, share of each label: "
+            out.append("  estilo:           "
+                       + "; ".join(f"{style} {sum(c.values())}" for style, c in s["style"].items()))
+        out.append("  otros servicios, parte de cada etiqueta: "
                    + ", ".join(f"{k} {v:.1%}" for k, v in s["outside_share"].items()))
         if s["outside_domains"]:
-            out.append("  outside domains: " + ", ".join(f"{k} {v}" for k, v in s["outside_domains"].items()))
-        out.append("  shape per label (characters q1/median/q3; share opening with a greeting):")
+            out.append("  dominios de otros servicios: "
+                       + ", ".join(f"{k} {v}" for k, v in s["outside_domains"].items()))
+        out.append("  forma por etiqueta (caracteres q1/mediana/q3; parte que abre con un saludo):")
         for label, shape in s["shape"].items():
             out.append(f"    {label:9} {shape['chars_q1']:>5} /{shape['chars_median']:>5} /{shape['chars_q3']:>5}   "
-                       f"greeting {shape['greeting_share']:.0%}")
-        out.append(f"  shortcut check: surface features alone reach macro-F1 {s['shortcut_macro_f1']:.3f} in grouped "
-                   f"5-fold CV (chance 0.20; at most {MAX_SHORTCUT_MACRO_F1:.2f} allowed)")
-        out.append(f"  variants:     {s['variants']} ({s['variant_share']:.1%})")
-        out.append(f"  near-duplicates (across groups): {s['near_duplicate_rows']} rows ({s['near_duplicate_share']:.1%})")
+                       f"saludo {shape['greeting_share']:.0%}")
+        out.append(f"  atajo de forma: los rasgos de superficie solos alcanzan macro-F1 "
+                   f"{s['shortcut_macro_f1']:.3f} en validación cruzada agrupada de 5 pliegues (azar 0.20; "
+                   f"máximo {MAX_SHORTCUT_MACRO_F1:.2f})")
+        out.append(f"  variantes:        {s['variants']} ({s['variant_share']:.1%})")
+        out.append(f"  casi iguales (entre grupos): {s['near_duplicate_rows']} filas ({s['near_duplicate_share']:.1%})")
     if report.problems:
-        out.append(f"{len(report.problems)} problem(s):")
+        count = len(report.problems)
+        out.append(f"{count} problema{'s' if count != 1 else ''}:")
         out.extend(f"  {p}" for p in report.problems)
     else:
         out.append("OK")
@@ -451,7 +462,7 @@ def merge_new_rows(corpus: list[CorpusRow], new: list[dict], *, test_share: floa
     drafts = []
     for raw in new:
         if raw["id"] in seen_ids:
-            raise ValueError(f"id {raw['id']!r} is already in the corpus")
+            raise ValueError(f"el id {raw['id']!r} ya está en el corpus")
         seen_ids.add(raw["id"])
         drafts.append(CorpusRow.model_validate({**raw, "group": f"g-{raw['id']}", "split": "train"}))
     rows = list(corpus) + drafts

@@ -44,17 +44,17 @@ class CustomerBook(_Strict):
         problems = []
         dist_ids = [d.id for d in self.distributors]
         cust_ids = [c.id for c in self.customers]
-        for kind, ids in (("distributor", dist_ids), ("customer", cust_ids)):
+        for kind, ids in (("distribuidor", dist_ids), ("cliente", cust_ids)):
             for dup in sorted({i for i in ids if ids.count(i) > 1}):
-                problems.append(f"{kind} id {dup!r} appears more than once")
+                problems.append(f"el id de {kind} {dup!r} aparece más de una vez")
         owners: dict[str, str] = {}
         for c in self.customers:
             if c.distributor is not None and c.distributor not in dist_ids:
-                problems.append(f"customer {c.id!r} names unknown distributor {c.distributor!r}")
+                problems.append(f"el cliente {c.id!r} nombra un distribuidor desconocido: {c.distributor!r}")
             for domain in c.domains:
                 d = domain.lower()
                 if d in owners and owners[d] != c.id:
-                    problems.append(f"domain {d!r} belongs to both {owners[d]!r} and {c.id!r}")
+                    problems.append(f"el dominio {d!r} es a la vez de {owners[d]!r} y de {c.id!r}")
                 owners[d] = c.id
         if problems:
             raise ValueError("; ".join(problems))

@@ -6,23 +6,24 @@ from __future__ import annotations
 class Errors:
     """Message templates; a code is never reused for another meaning."""
 
-    C100 = "{file}: cannot read the file: {reason}"
-    C101 = "{file}: not valid YAML: {reason}"
+    C100 = "{file}: no se puede leer el archivo: {reason}"
+    C101 = "{file}: no es YAML válido: {reason}"
     C102 = "{file}: {path}: {reason}"
     C103 = "{file}: [{index}] \"{rule_id}\" > {path}: {reason}"
-    C104 = "{file}: rule id \"{rule_id}\" is used twice (also in {other}). Rule ids must be unique."
-    C201 = ("no open business time found within {days} calendar days after {start}: "
-            "check the suspensions and hours in the calendar configuration.")
-    C202 = ("timestamp {value!r} has no UTC offset: send it with an offset, "
-            "e.g. 2026-11-25T08:30:00-05:00")
-    C203 = "unknown priority {value!r}: expected one of {allowed}"
-    C204 = "business time to add must not be negative, got {value}"
-    M301 = ("model artefact {file} does not match its manifest (sha256 {actual}, expected {expected}): "
-            "refusing to load it. Retrain with `python -m classifier train`.")
-    M302 = "no model manifest at {file}: train one with `python -m classifier train`."
-    M303 = "model artefact {file} is missing: train one with `python -m classifier train`."
-    M304 = ("model {version} has no serving file and was saved by other library versions: the service does not "
-            "retrain on its own; run `python -m classifier train`.")
+    C104 = ("{file}: el id de regla \"{rule_id}\" está repetido (también en {other}). "
+            "Cada regla necesita un id propio.")
+    C201 = ("no hay tiempo hábil de atención en los {days} días calendario siguientes a {start}: "
+            "revise las suspensiones y los horarios en la configuración del calendario.")
+    C202 = ("la fecha y hora {value!r} no lleva zona horaria: envíela con su desfase, "
+            "p. ej. 2026-11-25T08:30:00-05:00")
+    C203 = "prioridad desconocida {value!r}: use una de {allowed}"
+    C204 = "el tiempo hábil que se suma no puede ser negativo; se recibió {value}"
+    M301 = ("el archivo del modelo {file} no coincide con su manifiesto (sha256 {actual}, se esperaba {expected}): "
+            "no se carga. Vuelva a entrenar con `python -m classifier train`.")
+    M302 = "no hay manifiesto de modelos en {file}: entrene uno con `python -m classifier train`."
+    M303 = "falta el archivo del modelo {file}: entrene uno con `python -m classifier train`."
+    M304 = ("el modelo {version} no tiene archivo de servicio y fue guardado con otras versiones de las bibliotecas: "
+            "el servicio no reentrena por su cuenta; ejecute `python -m classifier train`.")
 
 
 class ClassifierError(Exception):
@@ -35,7 +36,7 @@ class ConfigError(ClassifierError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         count = len(self.problems)
-        head = f"{count} problem" + ("s" if count != 1 else "")
+        head = f"{count} problema" + ("s" if count != 1 else "")
         super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems))
 
 

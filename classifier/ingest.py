@@ -62,24 +62,24 @@ def storable(text: str) -> str:
 def message_from_dict(data: dict, *, require_received_at: bool = False) -> Message:
     """Validate one JSON object; every problem is an ``InputError`` naming the field."""
     if not isinstance(data, dict):
-        raise InputError("expected a JSON object")
+        raise InputError("se esperaba un objeto JSON")
     channel = data.get("channel", "email")
     if channel not in CHANNELS:
-        raise InputError(f"channel: must be \"email\" or \"chat\", got {channel!r}")
+        raise InputError(f"channel: debe ser \"email\" o \"chat\"; se recibió {channel!r}")
     subject = data.get("subject") or ""
     body = data.get("body") or ""
     for name, value in (("subject", subject), ("body", body)):
         if not isinstance(value, str):
-            raise InputError(f"{name}: must be a string, got {type(value).__name__}")
+            raise InputError(f"{name}: debe ser texto; llegó {type(value).__name__}")
     if not subject.strip() and not body.strip():
-        raise InputError("subject and body are both empty: there is nothing to classify")
+        raise InputError("el asunto y el cuerpo están vacíos: no hay nada que clasificar")
     received = data.get("received_at")
     if received is None and require_received_at:
-        raise InputError("received_at: missing (ISO 8601 with UTC offset)")
+        raise InputError("received_at: falta (fecha y hora ISO 8601 con zona horaria)")
     for name in ("id", "customer_id", "sender"):
         value = data.get(name)
         if value is not None and not isinstance(value, (str, int)):
-            raise InputError(f"{name}: must be a string, got {type(value).__name__}")
+            raise InputError(f"{name}: debe ser texto; llegó {type(value).__name__}")
     return Message(
         id=None if data.get("id") is None else str(data["id"]),
         channel=channel,

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from classifier.errors import ClassifierError
+from classifier.messages import json_message
 
 
 def read_lines(stream: IO[str]) -> Iterator[tuple[int, Any | Exception]]:
@@ -16,9 +17,11 @@ def read_lines(stream: IO[str]) -> Iterator[tuple[int, Any | Exception]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            yield number, ValueError(f"line {number}: not valid JSON: {exc}")
+            yield number, json.loads(line.rstrip("\r\n"))  # a column on this line, not on the next
+        except json.JSONDecodeError as exc:
+            yield number, ValueError(f"línea {number}: no es JSON válido ({json_message(exc)})")
+        except RecursionError:
+            yield number, ValueError(f"línea {number}: no es JSON válido (demasiados niveles anidados)")
 
 
 def error_line(item: Any, error: Exception | str) -> dict:
@@ -44,7 +47,7 @@ def run_lines(
         if isinstance(item, Exception):
             out = error_line(None, item)
         elif not isinstance(item, dict):
-            out = error_line(None, f"expected a JSON object, got {type(item).__name__}")
+            out = error_line(None, f"se esperaba un objeto JSON, llegó {type(item).__name__}")
         else:
             try:
                 out = handle(item)

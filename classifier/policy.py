@@ -27,7 +27,7 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 def parse_clock(value: str) -> time:
     """'HH:MM' to a time; '24:00' is the end of the day and maps to time.max."""
     if not isinstance(value, str) or not _CLOCK.match(value):
-        raise ValueError(f"must be a time written \"HH:MM\" in quotes. Got {value!r}")
+        raise ValueError(f"debe ser una hora escrita \"HH:MM\" entre comillas; se recibió {value!r}")
     if value == "24:00":
         return time.max
     hours, minutes = value.split(":")
@@ -42,15 +42,15 @@ def parse_weekdays(key: str) -> list[int]:
         if "-" in part:
             first, last = (p.strip() for p in part.split("-", 1))
             if first not in WEEKDAYS or last not in WEEKDAYS:
-                raise ValueError(f"unknown weekday range {part!r}; use mon, tue, wed, thu, fri, sat, sun")
+                raise ValueError(f"rango de días desconocido {part!r}; use mon, tue, wed, thu, fri, sat, sun")
             a, b = WEEKDAYS.index(first), WEEKDAYS.index(last)
             if a > b:
-                raise ValueError(f"weekday range {part!r} runs backwards")
+                raise ValueError(f"el rango de días {part!r} va al revés")
             days.extend(range(a, b + 1))
         elif part in WEEKDAYS:
             days.append(WEEKDAYS.index(part))
         else:
-            raise ValueError(f"unknown weekday {part!r}; use mon, tue, wed, thu, fri, sat, sun")
+            raise ValueError(f"día desconocido {part!r}; use mon, tue, wed, thu, fri, sat, sun")
     return days
 
 
@@ -101,7 +101,7 @@ class ExtraOpeningConfig(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> "ExtraOpeningConfig":
         if parse_clock(self.opens) >= parse_clock(self.closes):
-            raise ValueError(f"opens {self.opens!r} is not before closes {self.closes!r}")
+            raise ValueError(f"opens {self.opens!r} no es anterior a closes {self.closes!r}")
         return self
 
 
@@ -114,7 +114,7 @@ class SuspensionConfig(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> "SuspensionConfig":
         if parse_clock(self.starts) >= parse_clock(self.ends):
-            raise ValueError(f"starts {self.starts!r} is not before ends {self.ends!r}")
+            raise ValueError(f"starts {self.starts!r} no es anterior a ends {self.ends!r}")
         return self
 
 
@@ -132,7 +132,8 @@ class CalendarConfig(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as \"America/Bogota\"") from None
+            raise ValueError(f"zona horaria desconocida {value!r}; use un nombre IANA como "
+                             "\"America/Bogota\"") from None
         return value
 
     @field_validator("weekly_hours")
@@ -142,11 +143,11 @@ class CalendarConfig(_Strict):
         for key, intervals in value.items():
             for day in parse_weekdays(key):
                 if day in seen:
-                    raise ValueError(f"weekday {WEEKDAYS[day]} appears in more than one key")
+                    raise ValueError(f"el día {WEEKDAYS[day]} aparece en más de una clave")
                 seen.add(day)
             for opens, closes in intervals:
                 if parse_clock(opens) >= parse_clock(closes):
-                    raise ValueError(f"{key}: interval {opens}-{closes} does not open before it closes")
+                    raise ValueError(f"{key}: el intervalo {opens}-{closes} no abre antes de cerrar")
         return value
 
     def weekly_intervals(self) -> dict[int, list[tuple[time, time]]]:
@@ -196,10 +197,10 @@ class Policy(_Strict):
         labels = [p.label for p in value]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
-            raise ValueError(f"priority labels repeated: {', '.join(dupes)}")
+            raise ValueError(f"etiquetas de prioridad repetidas: {', '.join(dupes)}")
         if tuple(labels) != PRIORITIES:
-            raise ValueError(f"priorities must be {', '.join(PRIORITIES)}, in this order (POLICY §1); "
-                             f"got {', '.join(labels)}")
+            raise ValueError(f"las prioridades deben ser {', '.join(PRIORITIES)}, en este orden (POLICY §1); "
+                             f"se recibió {', '.join(labels)}")
         return value
 
     @property

@@ -205,7 +205,7 @@ class ServingModel(LinearHeads):
             with np.load(path, allow_pickle=False) as data:
                 version = int(data["format"])
                 if version not in (1, FORMAT):
-                    raise ModelError(f"{path}: serving format {version}, this code reads 1 and {FORMAT}")
+                    raise ModelError(f"{path}: formato de servicio {version}; este código lee 1 y {FORMAT}")
                 gated = {} if version == 1 else dict(
                     head_classes_=data["head_classes"].astype(object), gate_coef_=data["gate_coef"],
                     gate_intercept_=data["gate_intercept"])
@@ -217,7 +217,7 @@ class ServingModel(LinearHeads):
                     intercept_=data["intercept"], type_coef_=data["type_coef"],
                     type_intercept_=data["type_intercept"], char_ngrams=tuple(int(n) for n in data["char_ngrams"]))
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise ModelError(f"{path}: not a serving model ({exc})") from exc
+            raise ModelError(f"{path}: no es un modelo de servicio ({exc})") from exc
 
 
 def _terms(vocabulary: dict[str, int]) -> np.ndarray:

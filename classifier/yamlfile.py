@@ -9,33 +9,38 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from classifier.errors import ConfigError, Errors
+from classifier.messages import field_message, os_message, yaml_message
 
 M = TypeVar("M", bound=BaseModel)
+TOP_LEVEL = "(nivel superior)"  # the key path of a problem with the whole file
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse one YAML file, turning I/O and syntax errors into ``ConfigError``."""
+    """Parse one YAML file, turning I/O, encoding and syntax errors into ``ConfigError``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Errors.C100.format(file=path, reason=exc.strerror or exc)]) from exc
+        raise ConfigError([Errors.C100.format(file=path, reason=os_message(exc))]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Errors.C100.format(file=path, reason=f"no está en UTF-8 (byte {exc.start})")]) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([Errors.C101.format(file=path, reason=str(exc).replace("\n", " "))]) from exc
+        raise ConfigError([Errors.C101.format(file=path, reason=yaml_message(exc))]) from exc
 
 
 def describe_validation(path: Path, exc: ValidationError, prefix: str = "") -> list[str]:
-    """One line per pydantic error: file, dotted key path, reason."""
+    """One line per pydantic error: file, dotted key path, reason in Spanish (the API's table of error types)."""
     problems = []
     for err in exc.errors():
         loc = prefix + ".".join(str(p) for p in err["loc"])
-        reason = err["msg"]
         if err["type"] == "extra_forbidden":
-            reason = "unknown key (check its spelling)"
-        elif "input" in err and err["type"] not in ("missing",):
-            reason += f". Got {err['input']!r}"
-        problems.append(Errors.C102.format(file=path, path=loc or "(top level)", reason=reason))
+            reason = "clave desconocida (revise cómo está escrita)"
+        else:
+            reason = field_message(err)
+            if "input" in err and err["type"] not in ("missing", "value_error"):  # our checks name the value
+                reason += f"; se recibió {err['input']!r}"
+        problems.append(Errors.C102.format(file=path, path=loc or TOP_LEVEL, reason=reason))
     return problems
 
 

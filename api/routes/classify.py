@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from api.deps import ApiError, Scoring, ScoringDep
-from api.messages import field_message
+from classifier.messages import field_message
 from api.schemas import BatchIn, BatchOut, ClassificationOut, ErrorOut, MessageIn
 from classifier.calendar import parse_instant
 from classifier.errors import InputError

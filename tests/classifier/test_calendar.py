@@ -115,16 +115,16 @@ def test_long_suspension_fails_clearly_instead_of_looping():
     suspensions = [{"date": (date(2027, 1, 1) + timedelta(days=i)).isoformat(), "starts": "00:00", "ends": "24:00",
                     "source": "Cierre"} for i in range(400)]
     cal = _calendar(suspensions=suspensions, horizon_days=370)
-    with pytest.raises(CalendarError, match="no open business time"):
+    with pytest.raises(CalendarError, match="no hay tiempo hábil de atención en los 370 días"):
         cal.add(at("2027-01-01 09:00"), timedelta(hours=1))
-    with pytest.raises(CalendarError, match="no open business time"):
+    with pytest.raises(CalendarError, match="no hay tiempo hábil de atención"):
         cal.next_opening(at("2027-01-01 09:00"))
 
 
 def test_naive_timestamp_is_rejected_with_a_clear_error(calendar):
-    with pytest.raises(InputError, match="no UTC offset"):
+    with pytest.raises(InputError, match="no lleva zona horaria"):
         calendar.add(datetime(2026, 11, 25, 9, 0), timedelta(hours=1))
-    with pytest.raises(InputError, match="no UTC offset"):
+    with pytest.raises(InputError, match="no lleva zona horaria"):
         parse_instant("2026-11-25T09:00:00")
 
 

@@ -41,7 +41,7 @@ def test_score_answers_every_line_in_order_with_model_fields():
         assert key in a
     assert b["priority"] == "media" and b["customer"]["id"] == "col-san-martin"
     assert "channel" in out[2]["error"] and "JSON" in out[3]["error"]
-    assert "UTC offset" in out[4]["error"] and "nothing to classify" in out[5]["error"]
+    assert "zona horaria" in out[4]["error"] and "nada que clasificar" in out[5]["error"]
     assert g["source"] == "model" and g["model_priority"] == g["priority"]
     assert g["response_due"].startswith("2026-11-30")  # Saturday arrival counts from Monday
 
@@ -79,13 +79,13 @@ def test_evaluate_reads_a_file_of_labelled_messages_with_extra_fields(tmp_path):
     assert json.loads((tmp_path / "evaluation.json").read_text("utf-8"))["rows"] == 2
     path.write_text('{"id": "r1", "body": "x", "label": "urgente"}\n', "utf-8")
     proc = run(["evaluate", "--data", str(path), "--out", str(tmp_path)])
-    assert proc.returncode == 2 and "line 1: label" in proc.stderr
+    assert proc.returncode == 2 and "línea 1: label: valor no permitido: use 'muy_alta'" in proc.stderr
 
 
 def test_data_check_passes_on_the_corpus_and_prints_counts():
     proc = run(["data", "check"])
     assert proc.returncode == 0, proc.stdout
-    assert "OK" in proc.stdout and "muy_alta" in proc.stdout and "test share" in proc.stdout
+    assert "OK" in proc.stdout and "muy_alta" in proc.stdout and "parte en test" in proc.stdout
 
 
 def test_data_check_lists_every_problem_with_its_line(tmp_path):
@@ -96,5 +96,8 @@ def test_data_check_lists_every_problem_with_its_line(tmp_path):
     path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in bad) + "\n", "utf-8")
     proc = run(["data", "check", str(path), "--profile", "feedback"])
     assert proc.returncode == 1
-    for fragment in ("line 2: label", "line 3: not valid JSON", "line 4: id", "line 5:"):
+    for fragment in ("8 problemas:", "línea 2: label: valor no permitido",
+                     "línea 3: no es JSON válido (falta un valor en la columna 1)",
+                     f"línea 4: el id {good['id']!r} ya se usó en la línea 1",
+                     "línea 5: fila: un mensaje de chat no lleva asunto"):
         assert fragment in proc.stdout, proc.stdout

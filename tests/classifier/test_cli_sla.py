@@ -37,8 +37,8 @@ def test_sla_answers_every_line_in_order_errors_included():
     assert [o["id"] for o in out] == ["1", "2", None, "4", "5"]
     assert out[0]["response_due"] == "2026-11-30T10:30:00-05:00"
     assert out[0]["solution_due"] == "2026-12-01T16:30:00-05:00" and out[0]["committed"] is True
-    assert "UTC offset" in out[1]["error"]
-    assert "not valid JSON" in out[2]["error"]
+    assert "no lleva zona horaria" in out[1]["error"]
+    assert "no es JSON válido" in out[2]["error"]
     assert "received_at" in out[3]["error"]
     assert out[4]["committed"] is False and out[4]["response_due"] is None and out[4]["reason"]
 

@@ -35,12 +35,17 @@ def test_shipped_policy_holds_no_exceptions(policy):
     [
         (lambda d: d["calendar"].update(time_zone="America/Bogata"), "calendar.time_zone"),
         (lambda d: d["calendar"].update(weekly_hours={"mon-fri": [["07:00", "25:00"]]}), "calendar.weekly_hours"),
-        (lambda d: d["calendar"].update(weekly_hours={"lun-vie": [["07:00", "12:00"]]}), "unknown weekday"),
+        (lambda d: d["calendar"].update(weekly_hours={"lun-vie": [["07:00", "12:00"]]}), "rango de días desconocido 'lun-vie'"),
         (lambda d: d["calendar"].update(suspensions=[{"date": "2026-10-07", "starts": "15:00", "ends": "14:00",
                                                        "source": "x"}]), "calendar.suspensions.0"),
         (lambda d: d["priorities"][0].update(response_days=-1), "priorities.0.response_days"),
-        (lambda d: d["priorities"][0].update(urgencia=3), "priorities.0.urgencia: unknown key"),
-        (lambda d: d.update(extra_key=1), "extra_key: unknown key"),
+        (lambda d: d["priorities"][0].update(urgencia=3), "priorities.0.urgencia: clave desconocida"),
+        (lambda d: d.update(extra_key=1), "extra_key: clave desconocida"),
+        (lambda d: d["calendar"].update(horizon_days=3.5), "calendar.horizon_days: debe ser un número entero; "
+                                                           "se recibió 3.5"),
+        (lambda d: d["calendar"]["holidays"].update(add=[{"date": "2026-13-01", "name": "x", "source": "y"}]),
+         "calendar.holidays.add.0.date: fecha no válida: use AAAA-MM-DD"),
+        (lambda d: d.update(priorities="x"), "priorities: debe ser una lista; se recibió 'x'"),
     ],
 )
 def test_malformed_policy_names_file_and_key(tmp_path, shipped, change, expected):
@@ -49,6 +54,7 @@ def test_malformed_policy_names_file_and_key(tmp_path, shipped, change, expected
     with pytest.raises(ConfigError) as err:
         load_policy(path)
     assert str(path) in str(err.value) and expected in str(err.value)
+    assert "Input should" not in str(err.value) and "Value error" not in str(err.value)  # pydantic's English
 
 
 def test_every_problem_is_reported_at_once(tmp_path, shipped):
@@ -56,23 +62,23 @@ def test_every_problem_is_reported_at_once(tmp_path, shipped):
     shipped["calendar"]["time_zone"] = "Marte/Olympus"
     with pytest.raises(ConfigError) as err:
         load_policy(_write(tmp_path, shipped))
-    assert len(err.value.problems) == 2
+    assert len(err.value.problems) == 2 and str(err.value).startswith("2 problemas\n")
 
 
 def test_invalid_yaml_is_reported(tmp_path):
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="no es YAML válido: línea 2, columna 1: se esperaba"):
         load_policy(_write(tmp_path, "priorities: [\n"))
 
 
 def test_missing_file_is_reported(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="no se puede leer el archivo: no existe"):
         load_policy(tmp_path / "nope.yaml")
 
 
 def test_customers_with_unknown_distributor_are_rejected(tmp_path):
     path = tmp_path / "customers.yaml"
     path.write_text(yaml.safe_dump({"customers": [{"id": "a", "name": "A", "distributor": "nadie"}]}), "utf-8")
-    with pytest.raises(ConfigError, match="unknown distributor"):
+    with pytest.raises(ConfigError, match="1 problema\n.*el cliente 'a' nombra un distribuidor desconocido: 'nadie'"):
         load_customers(path)
 
 

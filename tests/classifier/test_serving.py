@@ -45,7 +45,7 @@ def test_a_file_that_is_not_a_serving_model_is_a_clear_error(tmp_path, content):
         content = (ROOT / "models" / json.loads((ROOT / "models/manifest.json").read_text("utf-8"))["current"]
                    ["serving"]["artefact"]).read_bytes()[:5000]
     (tmp_path / "x.npz").write_bytes(content)
-    with pytest.raises(ModelError, match="not a serving model"):
+    with pytest.raises(ModelError, match="no es un modelo de servicio"):
         ServingModel.load(tmp_path / "x.npz")
 
 

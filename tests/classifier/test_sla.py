@@ -63,7 +63,7 @@ def test_customer_by_subdomain(engine):
 
 
 def test_unknown_priority_is_an_input_error(engine):
-    with pytest.raises(InputError, match="unknown priority"):
+    with pytest.raises(InputError, match="prioridad desconocida 'urgentisima': use una de muy_alta, alta"):
         engine.sla.deadlines("urgentisima", at("2026-11-25 09:00"))
 
 

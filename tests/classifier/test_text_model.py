@@ -69,12 +69,12 @@ def test_tampered_artefact_is_refused(sample, tmp_path, tampered):
     data = bytearray(artefact.read_bytes())
     data[len(data) // 2] ^= 0xFF
     artefact.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match="does not match its manifest"):
+    with pytest.raises(ModelError, match="no coincide con su manifiesto"):
         load_model(tmp_path) if tampered == "serving" else load_estimator(tmp_path)
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelError, match="no model manifest"):
+    with pytest.raises(ModelError, match="no hay manifiesto de modelos"):
         load_model(tmp_path)
 
 

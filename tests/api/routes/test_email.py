@@ -64,7 +64,7 @@ def test_empty_or_headerless_email_is_422(client):
 
 def test_naive_received_at_query_is_422(client):
     r = post(client, "latin1_quoted_printable.eml", params={"received_at": "2026-11-25T10:00:00"})
-    assert r.status_code == 422 and "UTC offset" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "no lleva zona horaria" in r.json()["error"]["message"]
 
 
 def test_an_email_with_only_an_attachment_is_classified_not_refused(client):
