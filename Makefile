@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Debian packages the test suite and the benchmarks need (installed with apt-get as root when missing).
-DEB_PACKAGES ?= postgresql chromium
+# Debian packages the test suite and the benchmarks need (installed with apt-get as root when missing; a command of
+# that name counts as present: NodeSource's nodejs provides npm, and Debian's npm package conflicts with it).
+DEB_PACKAGES ?= postgresql chromium npm
 DEB_BENCH_PACKAGES ?= wrk
 
 .PHONY: install system-deps bench-deps apt-install run test bench clean
@@ -23,7 +24,7 @@ bench-deps:
 	@$(MAKE) --no-print-directory apt-install PKGS="$(DEB_BENCH_PACKAGES)"
 
 apt-install:
-	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
@@ -38,8 +39,13 @@ run: install
 	CLASSIFIER_AUTO_MIGRATE=false $(PY) -m uvicorn --factory api.main:app_factory --host $(HOST) --port $(PORT) \
 	  --workers $(WORKERS) --no-access-log
 
-test: install system-deps
+test: install system-deps tests/node_modules
 	$(PY) -m pytest
+
+# axe-core (npm registry), which the review console's browser test injects into the page to audit accessibility
+tests/node_modules: tests/package.json tests/package-lock.json | system-deps
+	npm ci --prefix tests --no-audit --no-fund
+	@touch $@
 
 bench: install bench-deps
 	$(PY) -m bench

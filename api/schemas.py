@@ -214,8 +214,39 @@ class FeedbackOut(BaseModel):
     reason: str | None
     replaces: str | None
     created_at: str
+    undo_until: str | None = Field(None, description="Hasta cuándo puede deshacerla quien la tomó.")
     response_due: str | None
     solution_due: str | None
+
+
+class UndoIn(BaseModel):
+    """Who withdraws a decision (the agent who made it)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"agent": "laura.gomez"}]})
+    agent: str = Field(min_length=1, max_length=128)
+
+    _check_text = field_validator("agent")(classmethod(lambda cls, v: _no_nul(v)))
+
+
+class CurrentDecisionOut(BaseModel):
+    decision_id: str
+    agent: str
+    decision: str
+    priority: Priority
+    level: str
+
+
+class UndoOut(BaseModel):
+    undone_decision_id: str
+    classification_id: str
+    current: CurrentDecisionOut | None = Field(description="La decisión que vuelve a regir, o null: el mensaje "
+                                                           "vuelve a la cola.")
+
+
+class WaitingOut(BaseModel):
+    waiting: int = Field(description="Mensajes sin decisión vigente.")
+    needs_review: int = Field(description="De ellos, los que el clasificador envió a revisión.")
+    new: int = Field(0, description="De ellos, los clasificados después de `since`.")
 
 
 class ReviewItem(BaseModel):
@@ -229,6 +260,7 @@ class ReviewItem(BaseModel):
     confidence: float
     needs_review: bool
     result: dict
+    decision: CurrentDecisionOut | None = None
 
 
 class ReviewPage(BaseModel):

@@ -211,6 +211,20 @@ def run() -> list[Figure]:
 STORE_ROWS = 100_000
 REPORTS = {"/v1/quality?weeks=104": "GET", "/review": "GET", "/v1/review": "GET",
            "/v1/review?order=least_confident": "GET", "/v1/feedback/export": "GET", "/v1/escalations/check": "POST"}
+# The review console as agents use it: the default queue, each order, filters with a search, a customer, the
+# overdue filter, decided messages a few pages in, the quality panel and the live count it polls.
+CONSOLE = {"/review": "GET", "/review?order=closest_to_breach": "GET",
+           "/review?needs_review=all&channel=email&q=plataforma": "GET",
+           "/review?needs_review=all&customer=gimnasio-los-andes&overdue=false&order=closest_to_breach": "GET",
+           "/review?needs_review=all&overdue=true&priority=alta&order=least_confident": "GET",
+           "/review?state=decided&needs_review=all&priority=alta&page=3": "GET",
+           "/review/quality": "GET", "/v1/review/waiting": "GET"}
+# senders of the stored rows: customers of data/customers.yaml (one in arrears) and unknown ones
+BENCH_SENDERS = (("coordinacion@sanmartin.edu.co", "col-san-martin", "Colegio San Martín de Porres"),
+                 ("rectoria@gimnasiolosandes.edu.co", "gimnasio-los-andes", "Gimnasio Los Andes"),
+                 ("compras@eltornillo.com.co", "ferreteria-el-tornillo", "Ferretería El Tornillo S.A.S."),
+                 ("contabilidad@districosta.com", "distribuidora-costa", "Distribuidora de la Costa S.A."),
+                 ("soporte@otra-empresa.com", None, None), (None, None, None))
 BENCH_KEY = "clave-de-banco-de-pruebas"
 
 
@@ -221,6 +235,7 @@ def fill_store(url: str, rows: int, *, seed: int = 0, decided: float = 0.15, set
     default the environment's) say where the corpus, rules and model are."""
     import random
     from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
 
     from sqlalchemy import insert
     from uuid6 import uuid7
@@ -241,6 +256,7 @@ def fill_store(url: str, rows: int, *, seed: int = 0, decided: float = 0.15, set
     messages = [Message(None, r.channel, r.subject, r.body, None) for r in samples]
     templates = [(m, c.as_dict()) for m, c in zip(messages, classifier.classify_many(messages))]
     now = datetime.now(timezone.utc)
+    bogota = ZoneInfo("America/Bogota")
     span = timedelta(weeks=104).total_seconds()
     priorities = ("muy_alta", "alta", "media", "baja", "muy_baja")
     engine = engine_for(url)
@@ -250,17 +266,20 @@ def fill_store(url: str, rows: int, *, seed: int = 0, decided: float = 0.15, set
             for i in range(start, min(start + 5000, rows)):
                 message, answer = templates[i % len(templates)]
                 created = now - timedelta(seconds=rng.random() * span)
-                received = created - timedelta(seconds=rng.random() * 30)
+                received = (created - timedelta(seconds=rng.random() * 30)).astimezone(bogota)  # as the API stores it
                 row_id, message_id = str(uuid7()), f"bench-{seed}-{i}"
+                sender, customer_id, name = rng.choice(BENCH_SENDERS)
                 classifications.append(dict(
                     id=row_id, message_id=message_id, channel=message.channel, subject=message.subject,
-                    body=message.body, sender=None, customer_id=None, received_at=received, created_at=created,
+                    body=message.body, sender=sender, customer_id=None, received_at=received, created_at=created,
                     priority=answer["priority"], source=answer["source"], confidence=answer["confidence"],
                     needs_review=answer["needs_review"], model_priority=answer["model_priority"],
                     model_version=answer["model_version"], version=1, body_purged_at=None,
                     content_hash=message_hash(message),
                     result={**answer, "id": message_id, "classification_id": row_id,
-                            "received_at": received.isoformat()}))
+                            "received_at": received.isoformat(),
+                            "customer": {"id": customer_id, "name": name, "known": customer_id is not None,
+                                         "matched_by": "sender" if customer_id else None}}))
                 if rng.random() < decided:
                     kind = rng.choices(("accept", "change", "escalate"), (6, 3, 1))[0]
                     final = answer["priority"] if kind == "accept" else rng.choice(priorities)
@@ -303,9 +322,10 @@ def _hammer(port: int, seconds: int, connections: int = 3) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
-def run_reports(rows: int = STORE_ROWS) -> list[Figure]:
-    """Each report's latency over ``rows`` stored classifications, then /healthz at 50 req/s while wrk keeps three
-    of them running: database work runs off the event loop, so liveness must not wait for reports."""
+def run_reports(rows: int = STORE_ROWS, *, only_console: bool = False) -> list[Figure]:
+    """Each report's and console view's latency over ``rows`` stored classifications, then /healthz at 50 req/s
+    while wrk keeps three of them running: database work runs off the event loop, so liveness must not wait for
+    reports. ``only_console``: the console's views alone, without the /healthz part."""
     if shutil.which("wrk") is None:
         return [Figure("report benchmarks skipped: wrk is not installed (make bench installs it as root)", 0, "")]
     from classifier.store.db import upgrade
@@ -322,13 +342,15 @@ def run_reports(rows: int = STORE_ROWS) -> list[Figure]:
                                                                       "messages, 15 % with agents' decisions"))
         proc, port, _ = start_server(1, Path(tmp), database_url=url, extra_env={"CLASSIFIER_API_KEY": BENCH_KEY})
         try:
-            for path, method in REPORTS.items():
+            for path, method in (CONSOLE if only_console else REPORTS | CONSOLE).items():
                 _request(port, path, method)  # warm up: page cache, first query plans
                 runs = sorted(_request(port, path, method) for _ in range(5))
                 median, size = runs[2]
                 figures.append(Figure(f"{method} {path} at {rows:,} rows", median, "ms", REPORT_TARGET_MS,
                                       higher_is_better=False,
                                       note=f"median of 5, slowest {runs[-1][0]:.0f} ms; {size / 1e6:.2f} MB"))
+            if only_console:
+                return figures
             hammer = _hammer(port, seconds=14)
             time.sleep(2)  # the reports are running
             health = fixed_rate(port, "/healthz", None, rate=50, seconds=10)
@@ -346,7 +368,7 @@ def run_reports(rows: int = STORE_ROWS) -> list[Figure]:
     return figures
 
 
-if __name__ == "__main__":  # only the reports part, printed (bench/results/ is left as it is)
-    if sys.argv[1:] != ["reports"]:
-        raise SystemExit("usage: python -m bench.bench_http reports")
-    print("\n".join(table(run_reports())))
+if __name__ == "__main__":  # only the reports part (or the console's views), printed (bench/results/ is left as it is)
+    if sys.argv[1:] not in (["reports"], ["console"]):
+        raise SystemExit("usage: python -m bench.bench_http reports|console")
+    print("\n".join(table(run_reports(only_console=sys.argv[1] == "console"))))

@@ -13,18 +13,20 @@ from classifier.sla import SlaResult
 
 LOCALE = "es_CO"
 PATTERN = "EEEE d 'de' MMMM 'de' y, h:mm a"
+SHORT_PATTERN = "EEE d MMM y, h:mm a"
 
 
-def colombian(moment: datetime) -> str:
-    """'lunes 30 de noviembre de 2026, 8:00 a. m.' (CLDR es_CO, with ordinary spaces for e-mail clients)."""
-    return _minute(moment.replace(second=0, microsecond=0))
+def colombian(moment: datetime, *, short: bool = False) -> str:
+    """'lunes 30 de noviembre de 2026, 8:00 a. m.', or with ``short`` 'lun 30 nov 2026, 8:00 a. m.' (the review
+    console); CLDR es_CO, with ordinary spaces for e-mail clients."""
+    return _minute(moment.replace(second=0, microsecond=0), SHORT_PATTERN if short else PATTERN)
 
 
 @lru_cache(maxsize=4096)
-def _minute(moment: datetime) -> str:
+def _minute(moment: datetime, pattern: str) -> str:
     """Cached per minute (the text shows no seconds): Babel's formatter is the slowest step of a classification,
     and deadlines computed from arrival times to the microsecond would never hit a cache of exact instants."""
-    return format_datetime(moment, PATTERN, locale=LOCALE).replace("\u202f", " ").replace("\xa0", " ")
+    return format_datetime(moment, pattern, locale=LOCALE).replace("\u202f", " ").replace("\xa0", " ")
 
 
 def _sentence(text: str) -> str:

@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic_core import to_json
 
 from api.deps import (AgentDep, ApiError, ClassifierDep, ReportSlot, SessionDep, reload_model, require_admin,
                       require_agent)
-from api.schemas import ErrorOut, FeedbackIn, FeedbackOut, ReviewPage
+from api.schemas import ErrorOut, FeedbackIn, FeedbackOut, Priority, ReviewPage, UndoIn, UndoOut, WaitingOut
 from classifier.calendar import parse_instant
 from classifier.errors import ModelError
+from classifier.pipeline import Classifier
 from classifier.policy import FAILURES, INCOMPLETE
-from classifier.store.repository import (DecisionConflict, Labelled, get_classification, labelled, open_tickets,
-                                         quality, record_decision, review_queue)
+from classifier.store.repository import (DecisionConflict, Labelled, UndoRefused, current_decision,
+                                         get_classification, labelled, open_tickets, quality, record_decision,
+                                         undo_decision)
+from classifier.store.review_queue import CustomerMatch, QueueFilter, queue_page, response_clock, waiting_counts
 
 router = APIRouter(prefix="/v1", tags=["revisión"], dependencies=[Depends(require_agent)])
 ADMIN = [Depends(require_admin)]
 KEYED = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+UNDO_WINDOW = timedelta(minutes=1)  # an agent may withdraw their own decision this long after making it
 
 
 @router.post("/feedback", response_model=FeedbackOut, responses={**KEYED, 404: {"model": ErrorOut},
@@ -53,8 +57,9 @@ def feedback(item: FeedbackIn, request: Request, classifier: ClassifierDep, sess
             raise ApiError(422, "invalid_request", "Para cambiar la prioridad indique priority y reason.",
                            [{"field": "priority" if item.priority is None else "reason", "message": "obligatorio"}])
         priority = item.priority
-    else:
-        priority = item.priority or policy.raised(row.priority)
+    else:  # one step above the ticket's current priority (the agent's decision, else the suggestion)
+        current = current_decision(session=session, classification_id=row.id)
+        priority = item.priority or policy.raised(current.priority if current else row.priority)
         level = policy.support.escalation_level
     try:
         with request.app.state.store_health.watch():
@@ -72,23 +77,102 @@ def feedback(item: FeedbackIn, request: Request, classifier: ClassifierDep, sess
             "decision": decision.decision, "priority": decision.priority,
             "suggested_priority": decision.suggested_priority, "level": decision.level, "reason": decision.reason,
             "replaces": decision.replaces, "created_at": decision.created_at.isoformat(),
+            "undo_until": (decision.created_at + UNDO_WINDOW).isoformat(),
             "response_due": sla.as_dict()["response_due"], "solution_due": sla.as_dict()["solution_due"]}
 
 
-@router.get("/review", response_model=ReviewPage, responses=KEYED, summary="Mensajes que esperan revisión",
+@router.post("/feedback/{decision_id}/undo", response_model=UndoOut,
+             responses={**KEYED, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+             summary="Deshacer una decisión propia en el primer minuto",
+             description="Retira la decisión (que debe ser la vigente y del mismo agente, tomada hace menos de un "
+                         "minuto): vuelve a regir la anterior, o el mensaje vuelve a la cola. La decisión retirada "
+                         "queda en el historial y no se exporta para reentrenar.")
+def undo(item: UndoIn, request: Request, session: SessionDep, caller: AgentDep,
+         decision_id: str = Path(max_length=36)) -> dict:
+    if caller.agent is not None and item.agent != caller.agent:
+        raise ApiError(403, "agent_mismatch", f"La sesión es de {caller.agent}: no puede deshacer decisiones a "
+                                              "nombre de otro agente.")
+    try:
+        with request.app.state.store_health.watch():
+            undone, current = undo_decision(session=session, decision_id=decision_id, agent=item.agent,
+                                            within=UNDO_WINDOW)
+    except UndoRefused as exc:
+        raise _undo_refused(exc, decision_id) from None
+    return {"undone_decision_id": undone.id, "classification_id": undone.classification_id,
+            "current": None if current is None else {"decision_id": current.id, "agent": current.agent,
+                                                     "decision": current.decision, "priority": current.priority,
+                                                     "level": current.level}}
+
+
+def _undo_refused(exc: UndoRefused, decision_id: str) -> ApiError:
+    if exc.reason == "not_found":
+        return ApiError(404, "decision_not_found", f"No existe la decisión {decision_id}.")
+    if exc.reason == "agent":
+        return ApiError(403, "agent_mismatch", "Solo quien tomó la decisión puede deshacerla.")
+    if exc.reason == "superseded":
+        return ApiError(409, "decision_superseded", "Esa decisión ya no es la vigente: otra la reemplazó.")
+    return ApiError(409, "undo_expired", "Pasó el minuto para deshacer la decisión: tome una nueva que la "
+                                         "reemplace (replaces=true).")
+
+
+TriState = Literal["true", "false", "all"]
+
+
+def tri_state(value: str) -> bool | None:
+    """"true", "false" or "all" (None: either)."""
+    return None if value == "all" else value == "true"
+
+
+def customer_match(classifier: Classifier, customer_id: str | None) -> CustomerMatch | None:
+    """The customer filter: a customer of data/customers.yaml with its domains, or just an id."""
+    if not customer_id:
+        return None
+    known = classifier.policy_engine.customers.by_id(customer_id)
+    return CustomerMatch.of(known) if known is not None else CustomerMatch(customer_id)
+
+
+@router.get("/review", response_model=ReviewPage, responses=KEYED, summary="Cola de revisión con filtros",
             dependencies=[ReportSlot],
-            description="Sin decisión de un agente; los más antiguos primero, o los de menor confianza primero "
-                        "(order=least_confident: cada corrección enseña más al modelo).")
-def review(session: SessionDep,
-           needs_review: Literal["true", "false", "all"] = Query("true", description="true, false o all."),
-           order: Literal["oldest", "least_confident"] = Query("oldest"),
+            description="Por defecto, los mensajes sin decisión vigente que el clasificador envió a revisión, los "
+                        "más antiguos primero. order=least_confident pone primero los de menor confianza (cada "
+                        "corrección enseña más al modelo); closest_to_breach, los de plazo de respuesta más "
+                        "cercano (contado ahora en horario hábil desde la llegada, con la prioridad vigente).")
+def review(session: SessionDep, classifier: ClassifierDep,
+           needs_review: TriState = Query("true", description="true, false o all."),
+           state: Literal["waiting", "decided", "all"] = Query("waiting", description="waiting (sin decisión "
+                                                                                      "vigente), decided o all."),
+           priority: Priority | None = Query(None, description="Prioridad vigente."),
+           channel: Literal["email", "chat"] | None = Query(None),
+           customer: str | None = Query(None, max_length=128, description="Id del cliente (data/customers.yaml)."),
+           overdue: TriState = Query("all", description="true: plazo de respuesta vencido; false: a tiempo."),
+           q: str | None = Query(None, max_length=200, description="Palabras del asunto, el cuerpo o el remitente."),
+           order: Literal["oldest", "least_confident", "closest_to_breach"] = Query("oldest"),
            limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000_000)) -> dict:
-    flag = None if needs_review == "all" else needs_review == "true"
-    rows, total = review_queue(session=session, needs_review=flag, order=order, limit=limit, offset=offset)
+    filters = QueueFilter(state=state, needs_review=tri_state(needs_review), priority=priority, channel=channel,
+                          customer=customer_match(classifier, customer), overdue=tri_state(overdue),
+                          search=QueueFilter.terms(q), order=order)
+    engine = classifier.policy_engine
+    clock = response_clock(engine.sla, datetime.now(engine.calendar.tz))
+    page = queue_page(session=session, filters=filters, clock=clock, limit=limit, offset=offset)
     items = [{"classification_id": r.id, "message_id": r.message_id, "received_at": r.result["received_at"],
               "channel": r.channel, "subject": r.subject, "body": r.body, "priority": r.priority,
-              "confidence": r.confidence, "needs_review": r.needs_review, "result": r.result} for r in rows]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+              "confidence": r.confidence, "needs_review": r.needs_review, "result": r.result,
+              "decision": None if d is None else {"decision_id": d.id, "agent": d.agent, "decision": d.decision,
+                                                  "priority": d.priority, "level": d.level}}
+             for r, d in ((row.classification, row.decision) for row in page.rows)]
+    return {"total": page.total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get("/review/waiting", response_model=WaitingOut, responses=KEYED, dependencies=[ReportSlot],
+            summary="Cuántos mensajes esperan (para el contador en vivo de la consola)")
+def waiting(session: SessionDep,
+            since: datetime | None = Query(None, description="Cuenta también los que llegaron después (ISO 8601 "
+                                                              "con zona).")) -> dict:
+    if since is not None and since.tzinfo is None:
+        raise ApiError(422, "invalid_request", "La petición no es válida.",
+                       [{"field": "since", "message": "debe incluir la zona horaria"}])
+    counts = waiting_counts(session=session, since=since)
+    return {"waiting": counts.total, "needs_review": counts.needs_review, "new": counts.new}
 
 
 @router.get("/feedback/export", responses={**KEYED, 200: {"content": {"application/x-ndjson": {}}}},

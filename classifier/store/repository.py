@@ -16,7 +16,8 @@ from uuid6 import uuid7
 from classifier.ingest import Message
 from classifier.store.content_hash import message_hash
 from classifier.store.db import typed_store_errors
-from classifier.store.tables import ClassificationRow, DecisionRow
+from classifier.store.review_queue import QueueFilter, queue_page
+from classifier.store.tables import ClassificationRow, DecisionRow, EscalationRow
 
 if TYPE_CHECKING:  # the store takes the flow's result without importing the flow (and spaCy) at run time
     from classifier.pipeline import Classification
@@ -218,25 +219,53 @@ def record_decision(*, session: Session, classification: ClassificationRow, agen
     return row, True
 
 
+LABELLING = ("accept", "change")  # decisions that say how a message should be classified; escalation does not
+UNDO = "undo"  # a row that withdraws the decision it ``replaces`` (kept for the trail, never current)
+
+
 def review_queue(*, session: Session, needs_review: bool | None, order: str, limit: int, offset: int
                  ) -> tuple[list[ClassificationRow], int]:
-    """Classifications without a decision yet: oldest first, or least confident first ("most useful").
-
-    The page's ids are chosen over ``ix_classifications_received_at`` alone (it holds every column the filter and
-    both orders read), then only those rows are read whole."""
-    c = ClassificationRow
-    where = [c.id.not_in(select(DecisionRow.classification_id))]
-    if needs_review is not None:
-        where.append(c.needs_review.is_(needs_review))
-    total = session.scalar(select(func.count(c.id)).where(*where))
-    order_by = (c.confidence.asc(), c.received_at.asc(), c.id) if order == "least_confident" else (
-        c.received_at.asc(), c.id)
-    ids = list(session.scalars(select(c.id).where(*where).order_by(*order_by).limit(limit).offset(offset)))
-    rows = {row.id: row for row in session.scalars(select(c).where(c.id.in_(ids)))} if ids else {}
-    return [rows[i] for i in ids if i in rows], int(total or 0)
+    """Classifications without a current decision, oldest or least confident first: the console's queue
+    (``review_queue.queue_page``) with only the review flag set."""
+    page = queue_page(session=session, filters=QueueFilter(needs_review=needs_review, order=order), clock=None,
+                      limit=limit, offset=offset)
+    return [row.classification for row in page.rows], page.total
 
 
-LABELLING = ("accept", "change")  # decisions that say how a message should be classified; escalation does not
+class UndoRefused(Exception):
+    """A decision that cannot be undone: ``reason`` is "not_found", "agent", "superseded" or "expired"."""
+
+    def __init__(self, reason: str, decision: DecisionRow | None = None):
+        super().__init__(f"decision cannot be undone: {reason}")
+        self.reason, self.decision = reason, decision
+
+
+def undo_decision(*, session: Session, decision_id: str, agent: str, within: timedelta,
+                  now: datetime | None = None) -> tuple[DecisionRow, DecisionRow | None]:
+    """Withdraw a decision its own agent made less than ``within`` ago and that is still current: the decision it
+    replaced (if any) is current again, and an ``undo`` row naming it keeps the trail. An undone decision is never
+    a label (``labelled``). Returns the undone decision and the one now current."""
+    now = now or datetime.now(timezone.utc)
+    row = session.get(DecisionRow, decision_id)
+    if row is None or row.decision == UNDO:
+        raise UndoRefused("not_found")
+    if row.agent != agent:
+        raise UndoRefused("agent", row)
+    if not row.current:
+        raise UndoRefused("superseded", row)
+    made = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+    if now - made > within:
+        raise UndoRefused("expired", row)
+    previous = session.get(DecisionRow, row.replaces) if row.replaces else None
+    row.current = False
+    if previous is not None:
+        previous.current = True
+    session.add(DecisionRow(id=str(uuid7()), classification_id=row.classification_id, agent=agent, decision=UNDO,
+                            priority=row.priority, suggested_priority=row.suggested_priority, level=row.level,
+                            reason=None, replaces=row.id, current=False, created_at=now))
+    with typed_store_errors(session):
+        session.commit()
+    return row, previous
 
 
 class Labelled(NamedTuple):
@@ -252,18 +281,20 @@ class Labelled(NamedTuple):
 
 
 def labelled(*, session: Session | Connection) -> Iterator[Labelled]:
-    """Every classification an agent labelled, with the latest decision that labels it (accept or change), oldest
-    first, read in pages as the caller consumes them: the feedback export. An escalation raises a ticket's priority
-    for handling (POLICY §6); it says nothing about how the message should have been classified, so it is never a
-    label."""
-    c, d, later = ClassificationRow, DecisionRow, aliased(DecisionRow)
+    """Every classification an agent labelled, with the latest decision that labels it (accept or change) and was
+    not undone, oldest first, read in pages as the caller consumes them: the feedback export. An escalation raises
+    a ticket's priority for handling (POLICY §6); it says nothing about how the message should have been
+    classified, so it is never a label."""
+    c, d, later, withdrawal = ClassificationRow, DecisionRow, aliased(DecisionRow), aliased(DecisionRow)
+    undone = select(withdrawal.replaces).where(withdrawal.decision == UNDO, withdrawal.replaces.is_not(None))
     superseded = exists().where(later.classification_id == d.classification_id, later.decision.in_(LABELLING),
                                 or_(later.created_at > d.created_at,
-                                    and_(later.created_at == d.created_at, later.id > d.id)))
+                                    and_(later.created_at == d.created_at, later.id > d.id)),
+                                later.id.not_in(undone))
     query = (select(c.id, c.channel, c.subject, c.body, d.priority, c.result["impact"].as_string(),
                     c.result["request_type"].as_string())
              .join(d, d.classification_id == c.id)
-             .where(d.decision.in_(LABELLING), ~superseded)
+             .where(d.decision.in_(LABELLING), ~superseded, d.id.not_in(undone))
              .order_by(c.created_at.asc(), c.id)
              .execution_options(yield_per=1000))
     for row in session.execute(query):
@@ -302,14 +333,33 @@ class OpenTicket(NamedTuple):
 
 
 def open_tickets(*, session: Session, limit: int = 5000) -> list[OpenTicket]:
-    """Classifications still at level 1 (no decision, or a current decision that kept them at N1), oldest first."""
+    """Classifications still at level 1 (no decision, or a current decision that kept them at N1, and not moved up
+    by the escalation job), oldest first."""
     c, d = ClassificationRow, DecisionRow
+    escalated = exists().where(EscalationRow.classification_id == c.id)
     query = (select(c.id, c.message_id, func.coalesce(d.priority, c.priority), c.result["received_at"].as_string(),
                     c.customer_id, c.sender, c.result["request_type"].as_string())
              .outerjoin(d, (d.classification_id == c.id) & d.current.is_(True))
-             .where(or_(d.id.is_(None), d.level != "N2"))
+             .where(or_(d.id.is_(None), d.level != "N2"), ~escalated)
              .order_by(c.received_at.asc(), c.id).limit(limit))
     return [OpenTicket(*row) for row in session.execute(query)]
+
+
+def record_escalations(*, session: Session, rows: Sequence[Mapping]) -> list[str]:
+    """Store escalations (``EscalationRow`` columns), skipping any ticket already escalated to that level, by this
+    call or by another instance at the same moment (``INSERT … ON CONFLICT DO NOTHING`` on the unique pair); the
+    classification ids this call escalated. The caller commits."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = (dialect_insert(EscalationRow).on_conflict_do_nothing(index_elements=["classification_id", "level"])
+                 .returning(EscalationRow.classification_id))
+    with typed_store_errors(session):
+        return list(session.scalars(statement, [dict(row) for row in rows]))
 
 
 def _utc_week(column, dialect: str):
