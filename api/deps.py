@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -21,13 +21,17 @@ from api.group_commit import GroupCommit
 from api.keys import ENV, KeyMatch, Role, keyring
 from api.metrics import record
 from api.session import COOKIE, CSRF_HEADER, ReviewSession, csrf_valid, find_session
-from classifier.artefacts import load_model, read_manifest
+from classifier.artefacts import ManifestWatch, load_model
 from classifier.errors import ModelError
 from classifier.ingest import Message
 from classifier.pipeline import Classifier
 from classifier.settings import Settings
 from classifier.store.db import sessions, typed_store_errors
 from classifier.store.repository import IdConflict
+
+if TYPE_CHECKING:
+    from classifier.store.registry import StoreWatch
+
 
 async def app_settings(request: Request) -> Settings:
     """The settings the app was created with (kept in ``app.state``, read without a thread hop)."""
@@ -48,23 +52,44 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def load_current_model(state, *, force: bool = False) -> Classifier | None:
-    """The manifest's current model, verified and warmed up, when it differs from the one served (checked by file
-    time, then version); None when nothing changed. Reads files and scores one message: run it off the event loop."""
-    settings: Settings = state.settings
-    manifest = Path(settings.models_dir) / "manifest.json"
+def model_watch(settings: Settings) -> ManifestWatch | StoreWatch:
+    """Where this worker learns of promotions and rollbacks: the store's registry or the models folder's manifest
+    (``CLASSIFIER_MODEL_REGISTRY``)."""
+    if settings.model_registry_in_store:
+        from classifier.store.registry import StoreRegistry, StoreWatch
+
+        return StoreWatch(StoreRegistry(settings.database_url, settings.models_dir))
+    return ManifestWatch(settings.models_dir)
+
+
+def mirror_registry(state) -> None:
+    """At start-up, with the store registry: its current version copied and verified into the models folder, so
+    that the worker starts with it. A refused version is reported and the folder's own model serves; a store
+    without a model, or not reachable, leaves the folder as it is."""
+    watch = state.model_watch
+    if watch.source != "store":
+        return
     try:
-        mtime = manifest.stat().st_mtime
-    except OSError:
+        if watch.changed(force=True) is None:
+            log.warning("model registry in the store has no model yet: serving the models folder "
+                        "(python -m classifier model export-to-store)")
+    except ModelError as exc:
+        refused(state, exc)
+    except Exception as exc:  # the store may be down at start-up: the folder's copy serves meanwhile
+        log.error("model registry not read at start-up", extra={"error": type(exc).__name__})
+
+
+def load_current_model(state, *, force: bool = False) -> Classifier | None:
+    """The registry's current model, verified and warmed up, when it differs from the one served; None when
+    nothing changed. Reads files (or the store) and scores one message: run it off the event loop."""
+    entry = state.model_watch.changed(force=force)
+    if entry is None:
         return None
-    if not force and mtime == getattr(state, "manifest_mtime", None):
-        return None
-    state.manifest_mtime = mtime
-    entry = read_manifest(settings.models_dir)["current"]
     classifier: Classifier = state.classifier
     if entry["model_version"] == classifier.model_version:
+        state.model_refused = None  # back to what is served: nothing stays refused
         return None
-    candidate = classifier.with_model(load_model(settings.models_dir, entry))
+    candidate = classifier.with_model(load_model(state.settings.models_dir, entry))
     try:
         candidate.warm_up()  # builds its tables now, and a model that cannot score is never swapped in
     except Exception as exc:
@@ -75,39 +100,101 @@ def load_current_model(state, *, force: bool = False) -> Classifier | None:
 def serve_model(state, candidate: Classifier) -> None:
     """Swap the candidate in; requests already running finish with the model they started with."""
     state.classifier = candidate
+    state.model_refused = None
     log.info("model reloaded", extra={"model_version": candidate.model_version})
 
 
+def refused(state, exc: ModelError) -> None:
+    """A model that failed its checks: logged, shown on /readyz; the one in memory keeps serving."""
+    reason = str(exc)[:300]
+    log.error("model reload refused", extra={"error": reason})
+    state.model_refused = {"reason": reason, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
 def reload_model(state, *, force: bool = False) -> bool:
-    """Load and serve the manifest's current model now if it changed; True if swapped."""
+    """Load and serve the registry's current model now if it changed; True if swapped."""
     candidate = load_current_model(state, force=force)
     if candidate is not None:
         serve_model(state, candidate)
     return candidate is not None
 
 
+def _candidate(state) -> Classifier | None:
+    """``load_current_model``, dropping a candidate the registry no longer names once loaded (checked again)."""
+    candidate = load_current_model(state)
+    if candidate is not None and state.model_watch.current_version() != candidate.model_version:
+        state.model_watch.forget()
+        return None
+    return candidate
+
+
+async def _next_check(state, interval: float) -> None:
+    """Wait for the next look at the registry: a notification from the store, else ``interval`` seconds (or, while
+    notifications are connected, CLASSIFIER_MODEL_REGISTRY_POLL_SECONDS, for one lost with a connection)."""
+    notified: asyncio.Event | None = getattr(state, "model_notified", None)
+    if notified is None or not state.model_watch.listening:
+        await asyncio.sleep(interval)
+    else:
+        with suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(notified.wait(), state.settings.model_registry_poll_seconds)
+    if notified is not None:
+        notified.clear()
+
+
 async def watch_model(state, interval: float) -> None:
-    """Every ``interval`` seconds, serve the manifest's current model if it changed, with or without traffic, so a
-    promotion or a rollback reaches every worker within about ``interval`` seconds plus the load.
+    """Serve the registry's current model whenever it changes, with or without traffic, so a promotion or a
+    rollback reaches every worker within about ``interval`` seconds plus the load (at once when the store
+    notifies).
 
     Loading runs in a thread, so requests go on meanwhile; a refused model is logged and the one in memory keeps
-    serving. A candidate the manifest no longer names by the time it is loaded is dropped and checked again."""
+    serving. A candidate the registry no longer names by the time it is loaded is dropped and checked again."""
     while True:
-        await asyncio.sleep(interval)
+        await _next_check(state, interval)
         try:
-            candidate = await asyncio.to_thread(load_current_model, state)
-            if candidate is None:
-                continue
-            if read_manifest(state.settings.models_dir)["current"]["model_version"] != candidate.model_version:
-                state.manifest_mtime = None
-                continue
+            candidate = await asyncio.to_thread(_candidate, state)
         except ModelError as exc:  # keep serving the verified model in memory
-            log.error("model reload refused", extra={"error": str(exc)[:300]})
+            refused(state, exc)
             continue
-        except Exception:  # the watcher must outlive a bad check (a manifest being edited by hand, say)
+        except Exception:  # the watcher must outlive a bad check (a manifest edited by hand, a store restarting)
             log.exception("model check failed")
             continue
-        serve_model(state, candidate)
+        if candidate is not None:
+            serve_model(state, candidate)
+
+
+def background_tasks(state) -> list[asyncio.Task]:
+    """The worker's background tasks: the model watcher, the store's notifications (PostgreSQL) and, when
+    CLASSIFIER_JOBS_EVERY_SECONDS is set, the periodic jobs."""
+    settings: Settings = state.settings
+    state.model_watcher = asyncio.create_task(watch_model(state, settings.model_check_seconds))
+    tasks = [state.model_watcher]
+    watch = state.model_watch
+    if watch.source == "store" and settings.database_url.startswith("postgresql"):
+        state.model_notified = asyncio.Event()
+        tasks.append(asyncio.create_task(watch.listen(state.model_notified.set)))
+    if settings.jobs_every_seconds > 0:
+        tasks.append(asyncio.create_task(run_jobs_periodically(state, settings.jobs_every_seconds)))
+    return tasks
+
+
+async def run_jobs_periodically(state, every: float) -> None:
+    """Every ``every`` seconds, the escalation and purge jobs in a thread; each runs on one instance at a time
+    (``classifier/store/jobs.py``)."""
+    from classifier.store.jobs import JOBS, run_jobs
+
+    settings: Settings = state.settings
+    while True:
+        await asyncio.sleep(every)
+        try:
+            runs = await asyncio.to_thread(run_jobs, JOBS, database_url=settings.database_url,
+                                           sla=state.classifier.policy_engine.sla,
+                                           retention_days=settings.retention_days)
+        except Exception:  # a store restarting must not end the loop
+            log.exception("periodic jobs failed")
+            continue
+        for run in runs:
+            if run.count:
+                log.info(f"job {run.job}: {run.count}", extra={"route": f"job:{run.job}"})
 
 
 async def get_classifier(request: Request) -> Classifier:

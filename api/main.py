@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import ApiError, watch_model
+from api.deps import ApiError, background_tasks, mirror_registry, model_watch
 from api.group_commit import GroupCommit
 from api.guard import GuardMiddleware
 from api.headers import SecurityHeadersMiddleware
-from api.messages import field_message
+from classifier.messages import field_message
 from api.routes import classify, health, page, policy, review, sla
 from classifier.errors import ClassifierError, InputError
 from classifier.pipeline import Classifier
@@ -89,19 +89,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging()
         if settings.auto_migrate:
             upgrade(settings.database_url)
+        app.state.model_refused = None
+        app.state.model_watch = model_watch(settings)
+        mirror_registry(app.state)  # store registry: its current version first copied (verified) into models_dir
         app.state.classifier = Classifier.load(settings)
         app.state.classifier.warm_up()
-        app.state.manifest_mtime = None
         start_checkpointer(settings.database_url)
         settle()
-        app.state.model_watcher = asyncio.create_task(watch_model(app.state, settings.model_check_seconds))
+        tasks = background_tasks(app.state)  # model watcher, the store's notifications, periodic jobs
         log.info("ready", extra={"route": "startup"})
         try:
             yield
         finally:
-            app.state.model_watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await app.state.model_watcher
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPIOffline(  # /docs with Swagger UI files served by the app itself: no CDN, works offline
         redoc_url=None,

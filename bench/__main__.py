@@ -14,6 +14,7 @@ BENCHMARKS = {
     "HTTP service": "bench.bench_http",
     "Training": "bench.bench_training",
     "Hostile e-mails": "bench.bench_email",
+    "Several machines (two instances, one PostgreSQL)": "bench.bench_fleet",
 }
 
 

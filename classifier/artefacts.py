@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import re
+import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -83,12 +85,7 @@ def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, met
     }
     manifest_path = models_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
-    if promote:
-        previous = [manifest["current"], *manifest.get("previous", [])] if "current" in manifest else []
-        manifest = {**manifest, "current": entry, "previous": previous}
-    else:
-        manifest = {**manifest, "rejected": [entry, *manifest.get("rejected", [])]}
-    write_manifest(models_dir, manifest)
+    write_manifest(models_dir, with_entry(manifest, entry, promote=promote))
     if not promote and keep_rejected is not None:
         drop_rejected(models_dir, keep_rejected)
     return entry
@@ -96,13 +93,80 @@ def save_model(models_dir: Path, bundle: dict, *, training_data_sha256: str, met
 
 def drop_rejected(models_dir: Path, keep: int) -> list[dict]:
     """Keep the ``keep`` newest refused candidates; the older ones leave the manifest and their files go too."""
-    manifest = read_manifest(models_dir)
-    rejected = manifest.get("rejected", [])
-    manifest = {**manifest, "rejected": rejected[:keep]}
+    manifest, dropped = trimmed_rejected(read_manifest(models_dir), keep)
     write_manifest(models_dir, manifest)
-    for old in rejected[keep:]:
-        _remove_files(models_dir, old, manifest)
-    return rejected[keep:]
+    for old in dropped:
+        remove_files(models_dir, old, manifest)
+    return dropped
+
+
+# ------------------------------------------------------------------ the manifest's moves, on a dict (files or store)
+# A manifest is {"current": entry, "previous": [...], "rolled_back": [...], "rejected": [...]}, newest first. These
+# functions only compute the next manifest: the folder (below) and the store (classifier/store/registry.py) apply
+# the same moves, each around its own checks and writes.
+
+def with_entry(manifest: dict, entry: dict, *, promote: bool) -> dict:
+    """A new version added: current (the current one becomes previous) or, not promoted, the newest rejected."""
+    if promote:
+        previous = [manifest["current"], *manifest.get("previous", [])] if "current" in manifest else []
+        return {**manifest, "current": entry, "previous": previous}
+    return {**manifest, "rejected": [entry, *manifest.get("rejected", [])]}
+
+
+def trimmed_rejected(manifest: dict, keep: int) -> tuple[dict, list[dict]]:
+    """Only the ``keep`` newest refused candidates stay; also the ones that leave."""
+    rejected = manifest.get("rejected", [])
+    return {**manifest, "rejected": rejected[:keep]}, rejected[keep:]
+
+
+def pruned(manifest: dict, keep: int) -> tuple[dict, list[tuple[str, dict]]]:
+    """The current version, the previous one (what rollback restores) and the ``keep`` newest (by version, which
+    starts with the training time) stay; also (where it was, entry) of each version that leaves."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    named = entries(manifest)
+    kept = set(sorted({e["model_version"] for _, e in named}, reverse=True)[:keep])
+    kept |= {e["model_version"] for e in [manifest.get("current"), *manifest.get("previous", [])[:1]] if e}
+    manifest = {**manifest, **{key: [e for e in manifest.get(key, []) if e["model_version"] in kept]
+                               for key in ("previous", "rolled_back", "rejected")}}
+    return manifest, [(where, e) for where, e in named if e["model_version"] not in kept]
+
+
+def promoted(manifest: dict, version: str, *, where: str) -> tuple[dict, dict]:
+    """``version`` (previous, rolled back or rejected) made current, the current one becoming previous; the same
+    manifest object back when it is current already. ``where`` names the registry in the error."""
+    found = [(key, e) for key, e in entries(manifest) if e["model_version"] == version]
+    if not found:
+        raise ModelError(f"no existe la versión {version!r} en {where}: vea `python -m classifier model list`")
+    key, entry = found[0]
+    if key == "current":
+        return manifest, entry
+    rest = {k: [e for e in manifest.get(k, []) if e["model_version"] != version]
+            for k in ("previous", "rolled_back", "rejected")}
+    return {**manifest, **rest, "current": entry, "previous": [manifest["current"], *rest["previous"]]}, entry
+
+
+def rolled_back(manifest: dict, *, where: str) -> tuple[dict, dict]:
+    """The previous version made current again; the rolled-back one is kept under ``rolled_back``."""
+    previous = manifest.get("previous", [])
+    if not previous:
+        raise ModelError(f"no hay un modelo anterior al que volver en {where}: `python -m classifier model list` "
+                         "muestra las versiones y `model promote VERSIÓN` pone una en servicio")
+    return {**manifest, "current": previous[0], "previous": previous[1:],
+            "rolled_back": [manifest["current"], *manifest.get("rolled_back", [])]}, previous[0]
+
+
+def serving_file(entry: dict) -> tuple[str, str]:
+    """(file name, sha256) of what a worker loads for ``entry``: its ``.npz``, else (older versions) its estimator."""
+    if "serving" in entry:
+        return entry["serving"]["artefact"], entry["serving"]["sha256"]
+    return entry["artefact"], entry["sha256"]
+
+
+def artefact_files(entry: dict) -> list[tuple[str, str]]:
+    """(file name, sha256) of every file of ``entry``: the estimator, and the ``.npz`` when it has one."""
+    files = [(entry["artefact"], entry["sha256"])]
+    return files + ([(entry["serving"]["artefact"], entry["serving"]["sha256"])] if "serving" in entry else [])
 
 
 def version_dir(models_dir: Path, version: str) -> Path:
@@ -114,7 +178,7 @@ def version_dir(models_dir: Path, version: str) -> Path:
     return path
 
 
-def _entries(manifest: dict) -> list[tuple[str, dict]]:
+def entries(manifest: dict) -> list[tuple[str, dict]]:
     """Every version the manifest names, with where: current, previous, rolled_back, rejected."""
     out = [("current", manifest["current"])] if "current" in manifest else []
     for key in ("previous", "rolled_back", "rejected"):
@@ -122,18 +186,18 @@ def _entries(manifest: dict) -> list[tuple[str, dict]]:
     return out
 
 
-def _remove_files(models_dir: Path, entry: dict, manifest: dict) -> list[str]:
+def remove_files(models_dir: Path, entry: dict, manifest: dict) -> list[str]:
     """Delete a version's files and folder unless the manifest still names them; the names deleted."""
-    named = {name for _, e in _entries(manifest) for name in (e["artefact"], e.get("serving", {}).get("artefact"))}
+    named = {name for _, e in entries(manifest) for name, _ in artefact_files(e)}
     removed = []
-    for name in (entry["artefact"], entry.get("serving", {}).get("artefact")):
-        if name and name not in named and (Path(models_dir) / name).exists():
+    for name, _ in artefact_files(entry):
+        if name not in named and (Path(models_dir) / name).exists():
             (Path(models_dir) / name).unlink()
             removed.append(name)
     version = entry["model_version"]
     folder = Path(models_dir) / version
     if VERSION.fullmatch(version) and folder.is_dir() and version not in {e["model_version"] for _, e in
-                                                                           _entries(manifest)}:
+                                                                           entries(manifest)}:
         shutil.rmtree(folder)
         removed.append(version + "/")
     return removed
@@ -141,67 +205,57 @@ def _remove_files(models_dir: Path, entry: dict, manifest: dict) -> list[str]:
 
 def list_models(models_dir: Path) -> list[tuple[str, dict]]:
     """(status, entry) for every version, current first."""
-    return _entries(read_manifest(models_dir))
+    return entries(read_manifest(models_dir))
 
 
 def prune(models_dir: Path, keep: int) -> list[tuple[str, dict, list[str]]]:
-    """Keep the current version, the previous one (what ``rollback`` restores) and the ``keep`` newest (by version,
-    which starts with the training time); the rest leave the manifest with their files and folders.
+    """Keep the current version, the previous one (what ``rollback`` restores) and the ``keep`` newest; the rest
+    leave the manifest with their files and folders (``pruned``).
 
     Returns (where it was, entry, files removed) for each version removed.
     """
-    if keep < 1:
-        raise ValueError(f"keep must be at least 1, got {keep}")
-    manifest = read_manifest(models_dir)
-    entries = _entries(manifest)
-    kept = set(sorted({e["model_version"] for _, e in entries}, reverse=True)[:keep])
-    kept |= {e["model_version"] for e in [manifest.get("current"), *manifest.get("previous", [])[:1]] if e}
-    manifest = {**manifest, **{key: [e for e in manifest.get(key, []) if e["model_version"] in kept]
-                               for key in ("previous", "rolled_back", "rejected")}}
+    manifest, removed = pruned(read_manifest(models_dir), keep)
     write_manifest(models_dir, manifest)
-    return [(where, e, _remove_files(models_dir, e, manifest)) for where, e in entries if e["model_version"] not in kept]
+    return [(where, e, remove_files(models_dir, e, manifest)) for where, e in removed]
 
 
 def promote(models_dir: Path, version: str) -> dict:
     """Make ``version`` (a previous, rolled-back or rejected one) current after checking its files; the current
     one becomes previous, so nothing is lost and ``rollback`` undoes it."""
     manifest = read_manifest(models_dir)
-    found = [(key, e) for key, e in _entries(manifest) if e["model_version"] == version]
-    if not found:
-        raise ModelError(f"no existe la versión {version!r} en {Path(models_dir) / 'manifest.json'}: "
-                         "vea `python -m classifier model list`")
-    key, entry = found[0]
-    if key == "current":
-        return entry
-    load_model(models_dir, entry)  # refuse an artefact that fails its check
-    rest = {k: [e for e in manifest.get(k, []) if e["model_version"] != version]
-            for k in ("previous", "rolled_back", "rejected")}
-    manifest = {**manifest, **rest, "current": entry, "previous": [manifest["current"], *rest["previous"]]}
-    write_manifest(models_dir, manifest)
+    changed, entry = promoted(manifest, version, where=str(Path(models_dir) / "manifest.json"))
+    if changed is not manifest:
+        load_model(models_dir, entry)  # refuse an artefact that fails its check
+        write_manifest(models_dir, changed)
     return entry
 
 
 def write_manifest(models_dir: Path, manifest: dict) -> None:
-    """Replace ``manifest.json`` atomically (readers never see half a file)."""
-    path = Path(models_dir) / "manifest.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    tmp.replace(path)
+    """Replace ``manifest.json`` atomically (readers never see half a file; writers on one machine never share a
+    temporary file)."""
+    write_atomically(Path(models_dir) / "manifest.json",
+                     (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file of its own in the same folder (mode as any new file, umask
+    applied), then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def rollback(models_dir: Path) -> dict:
     """Make the previous model current again; the rolled-back one is kept under ``rolled_back``."""
-    manifest = read_manifest(models_dir)
-    previous = manifest.get("previous", [])
-    if not previous:
-        raise ModelError(f"no hay un modelo anterior al que volver en {Path(models_dir) / 'manifest.json'}: "
-                         "`python -m classifier model list` muestra las versiones y `model promote VERSIÓN` "
-                         "pone una en servicio")
-    load_model(models_dir, previous[0])  # refuse to switch to an artefact that fails its check
-    manifest = {**manifest, "current": previous[0], "previous": previous[1:],
-                "rolled_back": [manifest["current"], *manifest.get("rolled_back", [])]}
+    manifest, entry = rolled_back(read_manifest(models_dir), where=str(Path(models_dir) / "manifest.json"))
+    load_model(models_dir, entry)  # refuse to switch to an artefact that fails its check
     write_manifest(models_dir, manifest)
-    return manifest["current"]
+    return entry
 
 
 def read_manifest(models_dir: Path) -> dict:
@@ -226,8 +280,7 @@ def load_model(models_dir: Path, entry: dict | None = None) -> LoadedModel:
     saved before serving files existed loads its estimator, under the same check)."""
     entry = entry or read_manifest(models_dir)["current"]
     if "serving" in entry:
-        served = entry["serving"]
-        return LoadedModel(ServingModel.load(_verified(models_dir, served["artefact"], served["sha256"])), entry)
+        return LoadedModel(ServingModel.load(_verified(models_dir, *serving_file(entry))), entry)
     if not versions_match(entry):
         raise ModelError(Errors.M304.format(version=entry.get("model_version")))
     return LoadedModel(load_estimator(models_dir, entry), entry)
@@ -253,3 +306,54 @@ def versions_match(entry: dict) -> bool:
     """True when the libraries that pickled the model are the ones installed now."""
     now = library_versions()
     return all(entry.get("libraries", {}).get(lib) == now.get(lib) for lib in ("scikit-learn", "numpy", "scipy"))
+
+
+@dataclass
+class FileRegistry:
+    """The model registry as one machine's folder: ``manifest.json`` and the versions' files."""
+
+    models_dir: Path
+
+    def list(self) -> list[tuple[str, dict]]:
+        return list_models(self.models_dir)
+
+    def promote(self, version: str) -> dict:
+        return promote(self.models_dir, version)
+
+    def rollback(self) -> dict:
+        return rollback(self.models_dir)
+
+    def prune(self, keep: int) -> list[tuple[str, dict, list[str]]]:
+        return prune(self.models_dir, keep)
+
+
+class ManifestWatch:
+    """A worker's view of a models folder: the current entry when ``manifest.json`` changed since the last look
+    (by file time)."""
+
+    source = "files"
+    listening = False  # no notifications: the folder is checked every CLASSIFIER_MODEL_CHECK_SECONDS
+
+    def __init__(self, models_dir: Path):
+        self.models_dir = Path(models_dir)
+        self.mtime: float | None = None
+
+    def changed(self, *, force: bool = False) -> dict | None:
+        try:
+            mtime = (self.models_dir / "manifest.json").stat().st_mtime
+        except OSError:
+            return None
+        if not force and mtime == self.mtime:
+            return None
+        self.mtime = mtime
+        return read_manifest(self.models_dir)["current"]
+
+    def current_version(self) -> str | None:
+        return read_manifest(self.models_dir)["current"]["model_version"]
+
+    def forget(self) -> None:
+        """Look again next time even if nothing changed (a candidate was dropped)."""
+        self.mtime = None
+
+    def status(self) -> dict:
+        return {"source": self.source}

@@ -127,6 +127,7 @@ def _score(args: argparse.Namespace) -> int:
     from classifier.pipeline import Classifier
     from classifier.process import settle
 
+    _mirror_store()
     classifier = Classifier.load(get_settings())
     settle()
     stdin, stdout = sys.stdin, sys.stdout
@@ -179,10 +180,37 @@ def _train(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         feedback = report.rows
-    verdict = train_and_save(get_settings(), data=Path(args.data) if args.data else None, feedback=feedback,
+    settings = get_settings()
+    store = _registry() if settings.model_registry_in_store else None
+    if store is not None:
+        store.checkout()  # models_dir mirrors the store: the candidate is compared with the store's current model
+    verdict = train_and_save(settings, data=Path(args.data) if args.data else None, feedback=feedback,
                              params={"random_state": args.seed}, progress=True, compare=bool(args.with_feedback))
+    if store is not None:
+        from classifier.config import load_policy_engine
+
+        store.publish(verdict.candidate["model_version"], promote=verdict.promoted,
+                      keep_rejected=load_policy_engine(settings).policy.retraining.keep_rejected)
     _print_verdict(verdict)
     return 0 if verdict.promoted else 3
+
+
+def _mirror_store() -> None:
+    """With the store registry, its current version copied (verified) into models_dir before a command loads it."""
+    if get_settings().model_registry_in_store:
+        _registry().materialise()
+
+
+def _registry():
+    """Where model versions live: the store (``CLASSIFIER_MODEL_REGISTRY``, PostgreSQL by default) or models_dir."""
+    settings = get_settings()
+    if settings.model_registry_in_store:
+        from classifier.store.registry import StoreRegistry
+
+        return StoreRegistry(settings.database_url, settings.models_dir)
+    from classifier.artefacts import FileRegistry
+
+    return FileRegistry(settings.models_dir)
 
 
 _SERVED_SOON = "cada worker lo toma en unos segundos; POST /v1/admin/reload lo sirve ya"
@@ -234,10 +262,10 @@ def _print_verdict(verdict) -> None:
 
 
 def _model_list(args: argparse.Namespace) -> int:
-    from classifier.artefacts import STATUS, list_models
+    from classifier.artefacts import STATUS
 
     print(f"{'estado':11} {'versión':28} {'entrenado':26} {'macro-F1':>9} {'recall muy_alta':>16}")
-    for status, e in list_models(get_settings().models_dir):
+    for status, e in _registry().list():
         m = e.get("metrics", {})
         print(f"{STATUS[status]:11} {e['model_version']:28} {e.get('trained_at', '?'):26} "
               f"{m.get('macro_f1', float('nan')):>9.4f} {m.get('recall_muy_alta', float('nan')):>16.4f}")
@@ -245,9 +273,7 @@ def _model_list(args: argparse.Namespace) -> int:
 
 
 def _model_promote(args: argparse.Namespace) -> int:
-    from classifier.artefacts import promote
-
-    entry = promote(get_settings().models_dir, args.version)
+    entry = _registry().promote(args.version)
     print(f"el modelo actual es ahora {entry['model_version']} ({_SERVED_SOON})")
     return 0
 
@@ -255,7 +281,13 @@ def _model_promote(args: argparse.Namespace) -> int:
 def _model_export_serving(args: argparse.Namespace) -> int:
     from classifier.artefacts import add_serving_file, read_manifest, write_manifest
 
-    models_dir = get_settings().models_dir
+    settings = get_settings()
+    if settings.model_registry_in_store:
+        print("error: con el registro de modelos en el almacén, ejecute `model export-serving` con "
+              "CLASSIFIER_MODEL_REGISTRY=files sobre la carpeta de modelos antes de `model export-to-store`",
+              file=sys.stderr)
+        return 2
+    models_dir = settings.models_dir
     manifest = read_manifest(models_dir)
     for key in ("current", "previous", "rolled_back", "rejected"):
         entries = manifest.get(key)
@@ -269,21 +301,61 @@ def _model_export_serving(args: argparse.Namespace) -> int:
 
 
 def _model_rollback(args: argparse.Namespace) -> int:
-    from classifier.artefacts import rollback
-
-    entry = rollback(get_settings().models_dir)
+    entry = _registry().rollback()
     print(f"el modelo actual es ahora {entry['model_version']} ({_SERVED_SOON})")
     return 0
 
 
 def _model_prune(args: argparse.Namespace) -> int:
-    from classifier.artefacts import STATUS, prune
+    from classifier.artefacts import STATUS
 
-    removed = prune(get_settings().models_dir, args.keep)
+    removed = _registry().prune(args.keep)
     for status, entry, files in removed:
         print(f"eliminado {STATUS[status]:10} {entry['model_version']}: {', '.join(files) or 'sin archivos'}")
     print(f"{len(removed)} versiones eliminadas" if removed else
           "nada que eliminar: se conservan el modelo actual, el anterior y las versiones más recientes")
+    return 0
+
+
+def _model_export_to_store(args: argparse.Namespace) -> int:
+    from classifier.store.db import upgrade
+    from classifier.store.registry import StoreRegistry
+
+    settings = get_settings()
+    models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
+    upgrade(settings.database_url)
+    stored, current = StoreRegistry(settings.database_url, settings.models_dir).export_files(models_dir)
+    where = settings.database_url.split("@")[-1]
+    if current is not None:
+        print(f"el registro de modelos del almacén ({where}) ya tiene modelo actual {current}: no se exporta nada "
+              "(`model list` muestra sus versiones)")
+        return 0
+    print(f"{len(stored)} versiones pasaron de {models_dir} al almacén ({where}); modelo actual {stored[0]}")
+    if not settings.model_registry_in_store:
+        print("aviso: CLASSIFIER_MODEL_REGISTRY=files: los workers siguen leyendo la carpeta de modelos hasta que "
+              "usen el registro del almacén (store, o auto con PostgreSQL)", file=sys.stderr)
+    return 0
+
+
+def _jobs_run(args: argparse.Namespace) -> int:
+    from classifier.calendar import parse_instant
+    from classifier.config import load_policy_engine
+    from classifier.store.jobs import JOBS, run_jobs
+
+    settings = get_settings()
+    engine = load_policy_engine(settings)
+    names = JOBS if args.job == "all" else (args.job,)
+    runs = run_jobs(names, database_url=settings.database_url, sla=engine.sla,
+                    retention_days=settings.retention_days, now=parse_instant(args.now) if args.now else None)
+    for run in runs:
+        if not run.ran:
+            print(f"{run.job}: omitido, otra instancia lo está ejecutando")
+        elif run.job == "escalations":
+            level = engine.policy.support.escalation_level
+            print(f"escalations: {run.count} tickets pasaron a {level}" + (f": {', '.join(run.ids)}" if run.ids
+                                                                          else ""))
+        else:
+            print(f"purge: {run.count} cuerpos de mensaje de más de {settings.retention_days} días borrados")
     return 0
 
 
@@ -318,6 +390,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         _print_rules_report(report)
         return 0
     decision = load_policy_engine(settings).policy.decision
+    _mirror_store()
     loaded = load_model(settings.models_dir)
     report = evaluate_prepared(loaded.model, prepared, rows, decision=decision)
     report["model_version"] = loaded.version
@@ -431,13 +504,16 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _db_purge(args: argparse.Namespace) -> int:
     from classifier.store.db import sessions
-    from classifier.store.repository import purge_bodies
+    from classifier.store.jobs import purge
 
     settings = get_settings()
     days = args.days or settings.retention_days
     with sessions(settings.database_url)() as session:
-        count = purge_bodies(session=session, older_than_days=days)
-    print(f"{count} cuerpos de mensaje de más de {days} días borrados; se conservan prioridades y decisiones")
+        run = purge(session=session, older_than_days=days)  # the purge job: once, however many machines run it
+    if not run.ran:
+        print("purge: omitido, otra instancia lo está ejecutando")
+        return 0
+    print(f"{run.count} cuerpos de mensaje de más de {days} días borrados; se conservan prioridades y decisiones")
     return 0
 
 
@@ -537,7 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "respeta los límites de retraining en la política")
     p.set_defaults(func=_train)
 
-    model = _command(sub, "model", "versiones del modelo (list, promote, rollback, prune, export-serving)")
+    model = _command(sub, "model", "versiones del modelo (list, promote, rollback, prune, export-serving, "
+                                   "export-to-store); en el almacén o en la carpeta de modelos según "
+                                   "CLASSIFIER_MODEL_REGISTRY")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="COMANDO")
     p = _command(model_sub, "list", "todas las versiones: actual, anteriores, revertidas y rechazadas, con sus "
                                     "métricas")
@@ -554,6 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_model_prune)
     p = _command(model_sub, "export-serving", "escribe el .npz de servicio de las versiones guardadas sin él")
     p.set_defaults(func=_model_export_serving)
+    p = _command(model_sub, "export-to-store", "pasa las versiones de la carpeta de modelos (archivos y manifiesto, "
+                                               "comprobados) al registro del almacén, si este aún no tiene modelo")
+    p.add_argument("--models-dir", metavar="CARPETA",
+                   help="carpeta de modelos de donde salen (por omisión CLASSIFIER_MODELS_DIR)")
+    p.set_defaults(func=_model_export_to_store)
 
     p = _command(sub, "evaluate", "reglas + modelo en la partición de prueba, external.jsonl, el conjunto real y "
                                   "dejando fuera cada estilo, lado a lado (o en un solo archivo con --data)")
@@ -578,6 +661,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int,
                    help="conserva los cuerpos de los últimos N días (por omisión CLASSIFIER_RETENTION_DAYS, 365)")
     p.set_defaults(func=_db_purge)
+
+    jobs = _command(sub, "jobs", "tareas periódicas (escalamiento, retención) que corren una sola vez aunque las "
+                                 "lancen varias instancias")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMANDO")
+    p = _command(jobs_sub, "run", "ejecuta una vez las tareas: escalations (tickets de N1 con el tiempo de respuesta "
+                                  "vencido pasan a N2), purge (retención) o all; con PostgreSQL, si otra instancia "
+                                  "está ejecutando una, esta la omite")
+    p.add_argument("job", nargs="?", choices=["escalations", "purge", "all"], default="all", metavar="TAREA",
+                   help="escalations, purge o all (por omisión all)")
+    p.add_argument("--now", help="el instante de la revisión de escalamiento (ISO 8601 con zona; por omisión, ahora)")
+    p.set_defaults(func=_jobs_run)
 
     data = _command(sub, "data", "herramientas del corpus (check, merge, reference)")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMANDO")

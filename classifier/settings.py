@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -74,6 +74,24 @@ class Settings(BaseSettings):
                                                                   "that cannot write: read-only, full, unreachable).")
     model_check_seconds: float = Field(1.5, gt=0, le=3600, description="How often each worker checks the "
                                        "models manifest and serves a promoted or rolled-back model.")
+    model_registry: Literal["auto", "store", "files"] = Field(
+        "auto", description="Where trained models live: `store` (the database, shared by every machine: workers are "
+                            "told of a change by PostgreSQL LISTEN/NOTIFY and keep a verified copy in models_dir), "
+                            "`files` (models_dir alone, one machine) or `auto` (store on PostgreSQL, files otherwise).")
+    model_registry_poll_seconds: float = Field(30.0, gt=0, le=3600, description="With the store registry and its "
+                                               "notifications connected, how often a worker reads the registry's "
+                                               "revision anyway (a notification lost with a connection); without them, "
+                                               "model_check_seconds.")
+    jobs_every_seconds: float = Field(0, ge=0, description="Run the periodic jobs (escalation, retention purge) inside "
+                                                           "the service every this many seconds; 0: off (run "
+                                                           "`python -m classifier jobs run` from cron instead).")
+
+    @property
+    def model_registry_in_store(self) -> bool:
+        """Whether models are read from and written to the store (``model_registry``; auto: on PostgreSQL)."""
+        if self.model_registry == "auto":
+            return self.database_url.startswith("postgresql")
+        return self.model_registry == "store"
 
 
 @lru_cache

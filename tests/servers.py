@@ -20,9 +20,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict, port: int, factory: str = "api.main:app_factory") -> subprocess.Popen:
+def start_server(env: dict, port: int, factory: str = "api.main:app_factory", cwd=ROOT) -> subprocess.Popen:
+    """A uvicorn process serving on ``port``, once its /readyz answers; ``cwd`` is its working directory (where
+    relative settings such as ``models`` point)."""
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", factory, "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT,
+                             "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=cwd,
                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -36,9 +38,9 @@ def start_server(env: dict, port: int, factory: str = "api.main:app_factory") ->
 
 
 @contextmanager
-def running_server(env: dict, factory: str = "api.main:app_factory"):
+def running_server(env: dict, factory: str = "api.main:app_factory", cwd=ROOT):
     port = free_port()
-    proc = start_server(env, port, factory)
+    proc = start_server(env, port, factory, cwd)
     try:
         yield port
     finally:

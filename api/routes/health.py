@@ -25,7 +25,9 @@ async def readyz(request: Request):
     health = request.app.state.store_health  # while writes fail, a probe write (in a thread) says when they work
     if not health.writable and not await run_in_threadpool(health.recheck):
         return JSONResponse({"status": "not_ready", "reason": "store_unavailable"}, status_code=503)
-    return {"status": "ready", "model_version": classifier.model_version, "rules": len(classifier.rules.rules)}
+    state = request.app.state  # the registry served from, and a newer model refused by its checks, if any
+    return {"status": "ready", "model_version": classifier.model_version, "rules": len(classifier.rules.rules),
+            "model_registry": state.model_watch.status(), "model_refused": state.model_refused}
 
 
 @router.get("/metrics", summary="Métricas Prometheus", response_class=Response)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from classifier.ingest import ID_LENGTH
@@ -89,3 +90,65 @@ class LoginFailureRow(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     agent: Mapped[str] = mapped_column(String(128), index=True)
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class EscalationRow(Base):
+    """A ticket the escalation job moved to another support level (POLICY §6), with the raised priority and the
+    deadlines recomputed from the original arrival. One per ticket and level: the pair is unique, so two instances
+    that run the job at the same moment escalate a ticket once."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("classification_id", "level", name="uq_escalations_classification_level"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    classification_id: Mapped[str] = mapped_column(String(36), ForeignKey("classifications.id"))
+    level: Mapped[str] = mapped_column(String(8))
+    priority: Mapped[str] = mapped_column(String(16))
+    previous_priority: Mapped[str] = mapped_column(String(16))
+    response_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    solution_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelVersionRow(Base):
+    """One trained model in the store's registry: its manifest entry (metrics, parameters, library versions) and
+    the bytes of its files with their sha256, checked before any machine loads them."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entry: Mapped[dict] = mapped_column(JSON)
+    serving: Mapped[bytes | None] = mapped_column(LargeBinary)  # the .npz workers load (None: saved before it existed)
+    serving_sha256: Mapped[str | None] = mapped_column(String(64))
+    estimator: Mapped[bytes] = mapped_column(LargeBinary)  # the .joblib, for retraining and inspection
+    estimator_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelRegistryRow(Base):
+    """The store's one registry row: the current version and the others, newest first, where ``model list`` and
+    ``model rollback`` read them; ``revision`` grows with every change (workers compare it)."""
+
+    __tablename__ = "model_registry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    current: Mapped[str | None] = mapped_column(String(64), ForeignKey("model_versions.version"))
+    previous: Mapped[list] = mapped_column(JSON)
+    rolled_back: Mapped[list] = mapped_column(JSON)
+    rejected: Mapped[list] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelRegistryLogRow(Base):
+    """Every change of the registry: which revision, what was done to which version, from which machine, when."""
+
+    __tablename__ = "model_registry_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
