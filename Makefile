@@ -39,8 +39,10 @@ run: install
 	CLASSIFIER_AUTO_MIGRATE=false $(PY) -m uvicorn --factory api.main:app_factory --host $(HOST) --port $(PORT) \
 	  --workers $(WORKERS) --no-access-log
 
+# Both cores for most of the suite; the tests that measure time or latency (marked serial) then run alone.
 test: install system-deps tests/node_modules
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile -m "not serial"
+	$(PY) -m pytest -m serial
 
 # axe-core (npm registry), which the review console's browser test injects into the page to audit accessibility
 tests/node_modules: tests/package.json tests/package-lock.json | system-deps

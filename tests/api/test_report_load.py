@@ -8,6 +8,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from bench.bench_http import fill_store
 from classifier.store.db import upgrade
 from tests.api.conftest import KEY
@@ -17,6 +19,8 @@ from tests.servers import running_server
 ROWS = 20_000
 REPORTS = [("GET", "/v1/quality?weeks=104"), ("GET", "/review"), ("GET", "/v1/feedback/export"),
            ("POST", "/v1/escalations/check")]
+
+pytestmark = pytest.mark.serial  # measures time: `make test` runs it alone
 
 
 def _get(port: int, method: str, path: str) -> float:

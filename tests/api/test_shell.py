@@ -127,6 +127,7 @@ def seconds_until_served(port: int, version: str, limit: float) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.serial
 def test_rollback_and_promote_are_served_without_any_classify_request(tmp_path):
     models, current, previous = copy_models(tmp_path)
     env = {"CLASSIFIER_MODELS_DIR": str(models), "CLASSIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",

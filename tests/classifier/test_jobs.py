@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from uuid6 import uuid7
@@ -23,6 +24,8 @@ from tests.api.conftest import KEY, make_settings
 NOW = datetime.fromisoformat("2026-11-26T11:00:00-05:00")
 LONG_AGO = datetime.fromisoformat("2026-11-02T09:00:00-05:00")  # every priority's response time has passed by NOW
 JUST_NOW = datetime.fromisoformat("2026-11-26T10:50:00-05:00")  # none has
+
+pytestmark = pytest.mark.serial  # measures time: `make test` runs it alone
 
 
 def store_tickets(url: str, due: int, not_due: int) -> set[str]:

@@ -34,6 +34,8 @@ H = {"x-api-key": KEY}
 MESSAGE = {"channel": "chat", "body": "No podemos ingresar a la plataforma desde esta mañana."}
 PROPAGATION_SECONDS = 2.0  # issue 20: every worker, on every machine, serves a change within 2 s
 
+pytestmark = pytest.mark.serial  # measures time: `make test` runs it alone
+
 
 def machine_env(url: str) -> dict:
     """What every machine shares: the store and the rules; ``models`` stays relative to each working directory."""

@@ -95,6 +95,7 @@ CAPS = {  # builder: the setting it meets
     pytest.param(received(15_000), "15000", "1000", id="15k-received-was-2.5s"),
     pytest.param(depth(5_000), "11", "10", id="5k-nested-multiparts-was-RecursionError"),
 ])
+@pytest.mark.serial
 def test_hostile_email_is_refused_at_once_naming_the_limit(client, raw, value, cap):
     assert len(raw) < client.app.state.settings.max_body_bytes  # the body limit alone lets these through
     response, seconds = post(client, raw)
@@ -215,6 +216,7 @@ def test_real_emails_are_read_as_the_stdlib_reads_them(path):
         assert parsed.message.body == html_to_text(text)
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("html", [b"<a " * 100_000, b"</" * 150_000, b"<a b='" * 50_000],
                          ids=["unclosed-tags", "unclosed-end-tags", "unclosed-attributes"])
 def test_html_that_made_html_parser_quadratic_is_read_in_linear_time(client, html):
@@ -234,6 +236,7 @@ def test_deeply_nested_comments_in_from_give_no_sender_not_a_crash(client):
 
 # ------------------------------------------------------------------------------------------------ the event loop
 
+@pytest.mark.serial
 def test_healthz_answers_while_a_large_email_is_parsed():
     """A 16 MB HTML e-mail (allowed by a raised body limit) takes seconds to read; it is read in a worker thread, so
     the event loop keeps answering /healthz meanwhile."""
