@@ -93,7 +93,7 @@ def load_current_model(state, *, force: bool = False) -> Classifier | None:
     try:
         candidate.warm_up()  # builds its tables now, and a model that cannot score is never swapped in
     except Exception as exc:
-        raise ModelError(f"model {entry['model_version']} failed its warm-up: {exc}") from exc
+        raise ModelError(f"el modelo {entry['model_version']} falló al calentar (primer mensaje de prueba): {exc}") from exc
     return candidate
 
 

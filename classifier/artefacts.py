@@ -123,7 +123,7 @@ def pruned(manifest: dict, keep: int) -> tuple[dict, list[tuple[str, dict]]]:
     """The current version, the previous one (what rollback restores) and the ``keep`` newest (by version, which
     starts with the training time) stay; also (where it was, entry) of each version that leaves."""
     if keep < 1:
-        raise ValueError(f"keep must be at least 1, got {keep}")
+        raise ValueError(f"--keep debe ser al menos 1 (se recibió {keep})")
     named = entries(manifest)
     kept = set(sorted({e["model_version"] for _, e in named}, reverse=True)[:keep])
     kept |= {e["model_version"] for e in [manifest.get("current"), *manifest.get("previous", [])[:1]] if e}

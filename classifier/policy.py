@@ -163,6 +163,7 @@ class SupportConfig(_Strict):
     first_level: str = "N1"
     escalation_level: str = "N2"
     remote_support_note: str = ""
+    change_reasons: list[str] = []  # the common reasons an agent picks from when changing a priority
 
 
 class DecisionConfig(_Strict):

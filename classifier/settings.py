@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     classify_require_key: bool = Field(True, description="Once any key is configured, classify needs a gateway key "
                                                          "(false: open, for a trial).")
     session_seconds: int = Field(12 * 3600, ge=1, description="Life of a review page session.")
+    review_poll_seconds: int = Field(5, ge=1, le=3600, description="How often an open console refreshes the "
+                                                                   "waiting count (one small indexed count).")
+    review_undo_seconds: int = Field(60, ge=0, le=3600, description="How long an agent may withdraw their own "
+                                                                    "decision.")
     session_cookie_secure: bool = Field(False, description="Send the session cookie over HTTPS only.")
     login_max_failures: int = Field(5, ge=1, description="Failed logins allowed per address and per agent ...")
     login_window_seconds: int = Field(300, ge=1, description="... within this many seconds; then 429.")

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 from api.chart import NARROW, summarise, svg, week_label
 from api.deps import ApiError, ClassifierDep, Principal, SessionDep, SettingsDep, authorize, report_turn
 from api.keys import keyring
-from api.routes.review import UNDO_WINDOW, customer_match, tri_state
+from api.routes.review import customer_match, tri_state, undo_window
 from api.session import COOKIE, CSRF_FIELD, close_session, csrf_valid, find_session, open_session
 from classifier.ack import LOCALE, colombian
 from classifier.calendar import BUSINESS_DAY_HOURS, BusinessCalendar, parse_instant
@@ -44,7 +44,6 @@ TEMPLATES.env.filters["num"] = lambda n: format_decimal(n, locale=LOCALE)
 PAGE_CSP = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
             "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PAGE_SIZE = 25
-POLL_SECONDS = 5  # the live waiting count: one small indexed count per open console every few seconds
 WARN_SHARE = 0.25  # under this share of its business time left, a deadline is about to pass
 
 # Words the console shows for the store's codes (agents read Spanish only).
@@ -59,15 +58,6 @@ ORDER_NAMES = {"oldest": "Más antiguos primero", "least_confident": "Menor conf
                "closest_to_breach": "Más cerca de vencer"}
 REVIEW_NAMES = {"true": "Enviados a revisión", "false": "No enviados a revisión", "all": "Todos"}
 OVERDUE_NAMES = {"all": "Todos", "true": "Respuesta vencida", "false": "Respuesta a tiempo"}
-CHANGE_REASONS = (
-    "Es una consulta o solicitud de información, no una falla",
-    "La falla afecta a un solo usuario",
-    "La falla afecta a un grupo o a toda la institución",
-    "El cliente no puede operar: proceso central bloqueado",
-    "Mensaje incompleto: no se sabe qué necesita",
-    "Es un desarrollo o ajuste a la medida",
-    "El cliente ya resolvió o es un seguimiento",
-)
 _LABEL_WORDS = re.compile(r"\b(" + "|".join(sorted(PRIORITIES, key=len, reverse=True)) + r")\b")
 
 
@@ -155,7 +145,7 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def message_view(row: QueueRow, engine: PolicyEngine, now: datetime, agent: str) -> dict:
+def message_view(row: QueueRow, engine: PolicyEngine, now: datetime, agent: str, undo: timedelta) -> dict:
     """Everything the console shows of one message, in Spanish, with deadlines counted now."""
     c, decision = row.classification, row.decision
     result = c.result
@@ -186,8 +176,8 @@ def message_view(row: QueueRow, engine: PolicyEngine, now: datetime, agent: str)
     model_priority = result.get("model_priority")
     made = _utc(decision.created_at) if decision is not None else None
     undo_until = None  # the agent's own decision, still within its minute: the page offers to undo it
-    if decision is not None and made is not None and decision.agent == agent and now - made < UNDO_WINDOW:
-        undo_until = (made + UNDO_WINDOW).isoformat()
+    if decision is not None and made is not None and decision.agent == agent and now - made < undo:
+        undo_until = (made + undo).isoformat()
     return {
         "id": c.id,
         "priority": priority,
@@ -310,7 +300,7 @@ def _common(caller: Principal, request: Request, engine: PolicyEngine) -> dict:
     agent = caller.agent or request.headers.get("x-agent", "api")
     return {"agent": agent, "csrf": caller.session.csrf if caller.session else "",
             "priority_names": {p: engine.policy.priority(p).name for p in PRIORITIES},
-            "poll_seconds": POLL_SECONDS, "since": datetime.now(engine.calendar.tz).isoformat()}
+            "poll_seconds": request.app.state.settings.review_poll_seconds, "since": datetime.now(engine.calendar.tz).isoformat()}
 
 
 @router.get("/review", response_class=HTMLResponse)
@@ -326,7 +316,8 @@ async def review_page(request: Request, classifier: ClassifierDep, session: Sess
     page = await run_in_threadpool(_console_reads, request, session, query.filters(classifier), clock,
                                    (query.page - 1) * PAGE_SIZE)
     common = _common(caller, request, engine)
-    items = [message_view(row, engine, now, common["agent"]) for row in page.rows]
+    undo = undo_window(request)
+    items = [message_view(row, engine, now, common["agent"], undo) for row in page.rows]
     pages = max(1, -(-page.total // PAGE_SIZE))
     first = (query.page - 1) * PAGE_SIZE + 1
     context = {
@@ -337,7 +328,7 @@ async def review_page(request: Request, classifier: ClassifierDep, session: Sess
         "options": {"state": STATE_NAMES, "needs_review": REVIEW_NAMES, "overdue": OVERDUE_NAMES,
                     "order": ORDER_NAMES, "channel": CHANNELS, "customer": customers,
                     "priority": common["priority_names"]},
-        "reasons": CHANGE_REASONS, "undo_seconds": int(UNDO_WINDOW.total_seconds()),
+        "reasons": engine.policy.support.change_reasons, "undo_seconds": int(undo.total_seconds()),
     }
     return render(request, "review.html", context)
 

@@ -24,15 +24,20 @@ from classifier.calendar import parse_instant
 from classifier.errors import ModelError
 from classifier.pipeline import Classifier
 from classifier.policy import FAILURES, INCOMPLETE
+from classifier.store.jobs import due_escalations
 from classifier.store.repository import (DecisionConflict, Labelled, UndoRefused, current_decision,
-                                         get_classification, labelled, open_tickets, quality, record_decision,
+                                         get_classification, labelled, quality, record_decision,
                                          undo_decision)
 from classifier.store.review_queue import CustomerMatch, QueueFilter, queue_page, response_clock, waiting_counts
 
 router = APIRouter(prefix="/v1", tags=["revisión"], dependencies=[Depends(require_agent)])
 ADMIN = [Depends(require_admin)]
 KEYED = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-UNDO_WINDOW = timedelta(minutes=1)  # an agent may withdraw their own decision this long after making it
+
+
+def undo_window(request: Request) -> timedelta:
+    """How long an agent may withdraw their own decision (``CLASSIFIER_REVIEW_UNDO_SECONDS``)."""
+    return timedelta(seconds=request.app.state.settings.review_undo_seconds)
 
 
 @router.post("/feedback", response_model=FeedbackOut, responses={**KEYED, 404: {"model": ErrorOut},
@@ -77,7 +82,7 @@ def feedback(item: FeedbackIn, request: Request, classifier: ClassifierDep, sess
             "decision": decision.decision, "priority": decision.priority,
             "suggested_priority": decision.suggested_priority, "level": decision.level, "reason": decision.reason,
             "replaces": decision.replaces, "created_at": decision.created_at.isoformat(),
-            "undo_until": (decision.created_at + UNDO_WINDOW).isoformat(),
+            "undo_until": (decision.created_at + undo_window(request)).isoformat(),
             "response_due": sla.as_dict()["response_due"], "solution_due": sla.as_dict()["solution_due"]}
 
 
@@ -95,7 +100,7 @@ def undo(item: UndoIn, request: Request, session: SessionDep, caller: AgentDep,
     try:
         with request.app.state.store_health.watch():
             undone, current = undo_decision(session=session, decision_id=decision_id, agent=item.agent,
-                                            within=UNDO_WINDOW)
+                                            within=undo_window(request))
     except UndoRefused as exc:
         raise _undo_refused(exc, decision_id) from None
     return {"undone_decision_id": undone.id, "classification_id": undone.classification_id,
@@ -220,13 +225,8 @@ def escalations_check(classifier: ClassifierDep, session: SessionDep,
                                                                 "por defecto, ahora.")) -> Response:
     engine = classifier.policy_engine
     moment = parse_instant(now) if now else datetime.now(engine.calendar.tz)
-    proposals = []
-    for ticket in open_tickets(session=session):
-        check = engine.sla.escalation(ticket.priority, parse_instant(ticket.received_at), level="N1", now=moment,
-                                      customer_id=ticket.customer_id, sender=ticket.sender,
-                                      request_type=ticket.request_type)
-        if check.escalate:
-            proposals.append({"classification_id": ticket.id, "message_id": ticket.message_id, **check.as_dict()})
+    proposals = [{"classification_id": ticket.id, "message_id": ticket.message_id, **check.as_dict()}
+                 for ticket, check in due_escalations(session=session, sla=engine.sla, now=moment)]
     # Serialised here, in the thread pool: thousands of proposals are megabytes of JSON, too long for the event loop
     return Response(to_json({"now": moment.isoformat(), "escalations": proposals}), media_type="application/json")
 

@@ -96,5 +96,5 @@ def run_jobs(names: tuple[str, ...], *, database_url: str, sla: SlaEngine, reten
             elif name == "purge":
                 out.append(purge(session=session, older_than_days=retention_days))
             else:
-                raise ValueError(f"unknown job {name!r}; known: {', '.join(JOBS)}")
+                raise ValueError(f"tarea desconocida {name!r}; las tareas son: {', '.join(JOBS)}")
     return out
