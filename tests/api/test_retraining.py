@@ -106,7 +106,7 @@ def test_a_verified_model_that_cannot_score_is_refused_and_the_current_one_keeps
     with TestClient(create_app(make_settings(tmp_path, models_dir=models, model_check_seconds=3600))) as client:
         write_manifest(models, {**manifest, "current": broken, "previous": [manifest["current"]]})
         r = client.post("/v1/admin/reload", headers=H)
-        assert r.status_code == 409 and "warm-up" in r.json()["error"]["message"]
+        assert r.status_code == 409 and "falló al calentar" in r.json()["error"]["message"]
         result = client.post("/v1/classify", headers=H, json={"channel": "chat", "body": "no abre la plataforma"})
         assert result.status_code == 200 and result.json()["model_version"] == original
 
