@@ -68,12 +68,17 @@ def database_url(request, tmp_path):
     """Store tests run against a SQLite file and a real PostgreSQL server (a fresh schema each time)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    url = request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("fresh_postgres_url")
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url):
+    """The test run's PostgreSQL server with an empty ``public`` schema."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(url)
+    engine = create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    return url
+    return postgres_url

@@ -300,7 +300,8 @@ def _common(caller: Principal, request: Request, engine: PolicyEngine) -> dict:
     agent = caller.agent or request.headers.get("x-agent", "api")
     return {"agent": agent, "csrf": caller.session.csrf if caller.session else "",
             "priority_names": {p: engine.policy.priority(p).name for p in PRIORITIES},
-            "poll_seconds": request.app.state.settings.review_poll_seconds, "since": datetime.now(engine.calendar.tz).isoformat()}
+            "poll_seconds": request.app.state.settings.review_poll_seconds,
+            "since": datetime.now(engine.calendar.tz).isoformat()}
 
 
 @router.get("/review", response_class=HTMLResponse)

@@ -8,7 +8,7 @@ import shutil
 
 import psycopg
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from classifier.artefacts import (artefact_files, entries, file_sha256, list_models, load_model, read_manifest,
@@ -184,11 +184,8 @@ def test_training_refuses_a_folder_of_its_own_while_the_store_is_empty(database_
     StoreRegistry(database_url, tmp_path / "empty").checkout()  # no model anywhere: the first one may be trained
 
 
-def test_every_change_is_announced_on_postgresql(postgres_url, tmp_path):
-    url = postgres_url
-    with engine_for(url).begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+def test_every_change_is_announced_on_postgresql(fresh_postgres_url, tmp_path):
+    url = fresh_postgres_url
     upgrade(url)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as listener:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from classifier.artefacts import read_manifest
 from classifier.store.db import engine_for
@@ -123,12 +123,9 @@ def two_machines(url: str, tmp_path: Path):
 
 
 @pytest.fixture
-def store(postgres_url, tmp_path):
+def store(fresh_postgres_url, tmp_path):
     """A fresh schema on the real PostgreSQL server, migrated, with the shipped models exported into it."""
-    url = postgres_url
-    with engine_for(url).begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+    url = fresh_postgres_url
     exporter = tmp_path / "exportador"
     exporter.mkdir()
     export = cli(["model", "export-to-store", "--models-dir", str(shipped_models(tmp_path))], exporter,
