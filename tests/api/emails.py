@@ -63,6 +63,9 @@ def emails(draw) -> bytes:
             inner["Subject"] = "reenviado"
             inner.set_content(draw(words))
             msg.add_attachment(inner)
+    for n, part in enumerate(msg.walk()):
+        if part.is_multipart():  # else the stdlib draws a boundary with `random`, which Hypothesis warns about
+            part.set_boundary(f"=_limite_{n}_=")
     raw = "\r\n".join(headers).encode("utf-8") + b"\r\n" + msg.as_bytes(policy=SMTP)
     if kind == "empty":
         raw = raw.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
