@@ -76,6 +76,9 @@ _DISCLAIMER_HINT = re.compile("|".join(map(re.escape, _DISCLAIMER_HINTS)))
 # prefixes and suffixes one at a time): 4,000 ")" take 1.5 s. Past the first few, such symbols carry no words.
 _SYMBOL_RUN_KEEP = 8
 _SYMBOL_RUN = re.compile(rf"(?:[^\w\s]|_){{{_SYMBOL_RUN_KEEP + 1},}}")
+# Every such run is also a run of this narrower class on folded (lower-case, accent-free) text, which is faster
+# to look for (~10 µs against ~16 on an e-mail): the exact search runs only when it finds one.
+_MAYBE_SYMBOL_RUN = re.compile(rf"[^a-z0-9\s]{{{_SYMBOL_RUN_KEEP + 1},}}")
 _MAYBE_NOISE = re.compile("|".join(f"(?:{r.pattern})" for r in (_REPLY_HEADER, _FORWARD_MARK, _HEADER_LINE, _QUOTED,
                                                                 _SIGNATURE_MARK, _FORMULA_LINE, _CLOSING_LINE)),
                           re.IGNORECASE)
@@ -119,7 +122,7 @@ def fold(text: str) -> str:
 
 def _quiet_symbol_runs(folded: str) -> str:
     """Blank out each symbol run past its first few characters (same length, so offsets hold): tokenising stays linear."""
-    if _SYMBOL_RUN.search(folded) is None:
+    if _MAYBE_SYMBOL_RUN.search(folded) is None or _SYMBOL_RUN.search(folded) is None:
         return folded
     return _SYMBOL_RUN.sub(lambda m: m[0][:_SYMBOL_RUN_KEEP] + " " * (len(m[0]) - _SYMBOL_RUN_KEEP), folded)
 

@@ -113,3 +113,13 @@ def test_long_symbol_runs_are_blanked_past_their_start_and_the_words_around_them
 @pytest.mark.parametrize("text", ["¡¡¡urgente!!! ya...", "¿¿¿qué pasa???", "ver adjunto :)", "http://x.co/a?b=c&d=e"])
 def test_short_symbol_runs_are_left_to_the_tokenizer(text):
     assert [t.text for t in clean("", text).doc] == [t.text for t in _stock().make_doc(fold(text))]
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab1_ .)😀ñÉ\n€¿") + ["ß", "中"]), max_size=60))
+def test_the_quick_symbol_run_check_never_misses_a_run(text):
+    # The narrower check is only a shortcut: blanking must be what the exact pattern alone would do.
+    from classifier.clean import _SYMBOL_RUN, _SYMBOL_RUN_KEEP, _quiet_symbol_runs
+
+    folded = fold(text)
+    exact = _SYMBOL_RUN.sub(lambda m: m[0][:_SYMBOL_RUN_KEEP] + " " * (len(m[0]) - _SYMBOL_RUN_KEEP), folded)
+    assert _quiet_symbol_runs(folded) == exact
