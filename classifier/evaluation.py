@@ -86,7 +86,7 @@ def rules_report(prepared: list[tuple[ModelInput, RuleResult]], rows: list[Corpu
         if res.deciding is not None:
             per_rule[res.deciding.rule_id]["decided"] += 1
             per_rule[res.deciding.rule_id]["decided_right"] += res.priority == r.label
-    stated = [(r, res.impact or impact.find(clean(r.subject, r.body)))
+    stated = [(r, res.impact or impact.find(clean(r.subject, r.body), res.impact_cues))
               for r, (_, res) in zip(rows, prepared) if r.impact != "desconocido"]
     impact_right = sum(1 for r, found in stated if found.scope == r.impact)
     return {

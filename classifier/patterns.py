@@ -191,6 +191,7 @@ class CompiledPatterns:
     phrases: PhraseMatcher = None  # type: ignore[assignment]
     matcher: Matcher = None  # type: ignore[assignment]
     windows: list[tuple[str, Window, str, str]] = field(default_factory=list)  # key, window, its two phrase keys
+    _window_of: dict[str, int] = field(default_factory=dict)  # a window's phrase key → its index in ``windows``
     _window_id: int = 0
     matcher_patterns: int = 0
     phrase_count: int = 0
@@ -268,6 +269,7 @@ class CompiledPatterns:
         self._add_window_to(key, window)
 
     def _add_window_to(self, key: str, window: Window) -> None:
+        self._window_of[window.left_key] = self._window_of[window.right_key] = len(self.windows)
         self.windows.append((key, window, window.left_key, window.right_key))
 
     def __call__(self, doc: Doc, sentences=None) -> dict[str, list[tuple[int, int]]]:
@@ -283,11 +285,10 @@ class CompiledPatterns:
                     found[name].append((start, end))
                 elif end >= message_end(doc):
                     found[name[:-len(_AT_END)]].append((start, end))
-        for key, w, left_key, right_key in self.windows:
-            lefts = found.pop(left_key, None)
-            rights = found.pop(right_key, None)
-            if lefts is None and rights is None:
-                continue
+        # Only the windows one of whose sides was found (a message meets a few of them), in the order they were added.
+        for index in sorted({self._window_of[k] for k in found.keys() & self._window_of.keys()}):
+            key, w, left_key, right_key = self.windows[index]
+            lefts, rights = found.get(left_key), found.get(right_key)
             if w.one:
                 self._single_window(doc, w, lefts, rights, found[key])
                 continue

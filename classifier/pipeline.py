@@ -137,7 +137,7 @@ class Classifier:
                               rule_confidence=self.decision.rule_confidence,
                               model_raises_at=self.decision.model_raises_rule_at)
             if decision.priority in FAILURES:
-                impact = rules.impact if rules.impact is not None else self.rules.impact.find(text)
+                impact = rules.impact if rules.impact is not None else self.rules.impact.find(text, rules.impact_cues)
             else:
                 impact = ImpactResult.unknown()
             sla = self.policy_engine.sla.deadlines(

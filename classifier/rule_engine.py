@@ -18,7 +18,7 @@ from spacy.tokens import Doc
 
 from classifier.clean import CleanText, fold, spanish
 from classifier.errors import ConfigError, Errors
-from classifier.impact import ImpactFinder, ImpactResult
+from classifier.impact import ImpactFile, ImpactFinder, ImpactResult, read_impact_file
 from classifier.patterns import CompiledPatterns, fold_pattern
 from classifier.policy import DECISION_ORDER, FAILURES, PRIORITIES
 from classifier.yamlfile import TOP_LEVEL, describe_validation, read_yaml
@@ -26,6 +26,7 @@ from classifier.yamlfile import TOP_LEVEL, describe_validation, read_yaml
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 REQUEST_TYPES = ("incidente", "acceso", "queja", "sugerencia", "desarrollo", "consulta", "incompleto", "otro")
 CONTEXT_KINDS = ("negacion", "hipotetico", "resuelto")
+CUE = "contexto:"  # key prefix of context cues in the engine's compiled set
 _STRING_KEYS = {"LOWER", "NORM", "TEXT", "ORTH", "LEMMA"}
 
 Pattern = str | list[dict[str, Any]]
@@ -114,6 +115,7 @@ class RuleResult:
     deciding: RuleHit | None
     impact: ImpactResult | None  # None: not looked for (no failure rule fired)
     request_type: str | None
+    impact_cues: dict[str, str] = field(default_factory=dict)  # impact group → its words, for ``ImpactFinder.find``
 
     @property
     def fired_ids(self) -> list[str]:
@@ -147,14 +149,14 @@ def _bool_problems(pattern: Any, where: str) -> list[str]:
 class RuleEngine:
     """Loads, validates and runs the priority rules, context cues and impact cues."""
 
-    def __init__(self, rules: list[Rule], context: ContextFile, impact: ImpactFinder, *,
+    def __init__(self, rules: list[Rule], context: ContextFile, impact: ImpactFile, *, impact_source: Path,
                  sources: list[Path] = ()):
         self.nlp = spanish()
         self.rules = {r.spec.id: r for r in rules}
-        self.impact = impact
         self.sources = list(sources)
+        # Rules, context cues ("contexto:<kind>") and impact cues ("impacto:<group>") in one compiled set: one pass
+        # over a message finds them all (rule ids are [a-z0-9_], so the keys never clash).
         self.patterns = CompiledPatterns(self.nlp.vocab)
-        self.context = CompiledPatterns(self.nlp.vocab)
         self.windows = {kind: getattr(context, kind).window for kind in CONTEXT_KINDS}
         problems: list[str] = []
         for rule in rules:
@@ -163,8 +165,12 @@ class RuleEngine:
                           where=(rule.source, rule.spec.id, f"patterns[{i}]"))
         for kind in CONTEXT_KINDS:
             for i, pattern in enumerate(getattr(context, kind).patterns):
-                self._add(self.context, kind, pattern, problems,
+                self._add(self.patterns, CUE + kind, pattern, problems,
                           where=(Path("rules/contexto.yaml"), kind, f"patterns[{i}]"))
+        try:
+            self.impact = ImpactFinder(impact, impact_source, self.patterns)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
 
@@ -232,12 +238,12 @@ class RuleEngine:
             problems.extend(describe_validation(base / "contexto.yaml", exc))
         impact = None
         try:
-            impact = ImpactFinder.from_file(base / "impacto.yaml")
+            impact = read_impact_file(base / "impacto.yaml")
         except ConfigError as exc:
             problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
-        return cls(rules, context, impact, sources=files)
+        return cls(rules, context, impact, impact_source=base / "impacto.yaml", sources=files)
 
     # ------------------------------------------------------------------ matching
 
@@ -299,8 +305,15 @@ class RuleEngine:
     def match(self, clean: CleanText) -> RuleResult:
         """Fire every rule on one cleaned message and decide by the policy's order."""
         doc = clean.doc
-        found = self.patterns(doc, clean.sentences)
-        cues = self.context(doc, clean.sentences) if found else {}
+        found: dict[str, list[tuple[int, int]]] = {}
+        cues: dict[str, list[tuple[int, int]]] = {}
+        matched = self.patterns(doc, clean.sentences)
+        for key, spans in matched.items():
+            if key in self.rules:
+                found[key] = spans
+            elif key.startswith(CUE):
+                cues[key[len(CUE):]] = spans
+        impact_cues = self.impact.cues(doc, matched)
         hits: list[RuleHit] = []
         suppressed: list[RuleHit] = []
         for rule_id, spans in found.items():
@@ -327,9 +340,10 @@ class RuleEngine:
         priority = deciding.priority if deciding else None
         failure = any(h.priority in FAILURES and h.request_type in ("incidente", "acceso")
                       for h in hits)
-        impact = self.impact.find(clean) if failure else None  # else the flow looks only if it decides a failure
+        # else the flow looks (with the same cues) only if it decides a failure
+        impact = self.impact.find(clean, impact_cues) if failure else None
         request_type = deciding.request_type if deciding else None
-        return RuleResult(tuple(hits), tuple(suppressed), priority, deciding, impact, request_type)
+        return RuleResult(tuple(hits), tuple(suppressed), priority, deciding, impact, request_type, impact_cues)
 
 
 def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -13,7 +13,8 @@ from spacy.matcher import Matcher
 from classifier import patterns as compiled_patterns
 from classifier.clean import clean, spanish
 from classifier.patterns import CompiledPatterns, fold_pattern
-from classifier.rule_engine import RuleEngine
+from classifier.impact import ImpactFinder
+from classifier.rule_engine import CUE, RuleEngine
 from classifier.yamlfile import read_yaml
 from tests.conftest import ROOT
 
@@ -260,19 +261,18 @@ def test_rule_engine_compiled_sets_agree_with_spacy_matcher():
     """The engine's own compiled sets (rules, context cues, impact groups) on the same texts."""
     engine = RuleEngine.from_dir(RULES / "prioridad")
     rules = [(r.spec.id, fold_pattern(p)) for r in engine.rules.values() for p in r.spec.patterns]
-    context = [(kind, fold_pattern(p)) for kind, spec in read_yaml(RULES / "contexto.yaml").items()
+    context = [(CUE + kind, fold_pattern(p)) for kind, spec in read_yaml(RULES / "contexto.yaml").items()
                for p in spec["patterns"]]
-    impact = [(g.name, fold_pattern(p)) for g in engine.impact.groups for p in g.patterns]
-    sets = [(engine.patterns, spacy_matcher(rules)), (engine.context, spacy_matcher(context)),
-            (engine.impact.patterns, spacy_matcher(impact))]
-    fired = 0
+    impact = [(ImpactFinder.KEY + g.name, fold_pattern(p)) for g in engine.impact.groups for p in g.patterns]
+    assert engine.impact.patterns is engine.patterns  # one pass finds all three
+    spacy_spans = spacy_matcher(rules + context + impact)
+    fired = Counter()
     for body in TEXTS:
         doc = clean("", body).doc
-        for compiled, spacy_spans in sets:
-            expected = spacy_spans(doc)
-            assert compiled_spans(compiled, doc) == expected, body
-            fired += len(expected)
-    assert fired > len(TEXTS)
+        expected = spacy_spans(doc)
+        assert compiled_spans(engine.patterns, doc) == expected, body
+        fired.update(key.split(":")[0] if ":" in key else "regla" for key in expected)
+    assert sum(fired.values()) > len(TEXTS) and fired["regla"] and fired["contexto"] and fired["impacto"]
 
 
 def test_every_shipped_priority_rule_compiles_without_the_matcher():
