@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import compress
 from operator import itemgetter
 
 import numpy as np
@@ -211,7 +212,7 @@ class CleanText:
         count = len(roles)
         bounds: list[tuple[int, int]] = []
         start = 0
-        for i in [i for i, role in enumerate(roles) if role]:
+        for i in compress(range(count), roles):  # the few tokens that end or open a sentence
             if roles[i] == _OPENS:
                 if i > start:
                     bounds.append((start, i))

@@ -43,6 +43,51 @@ class _Growing:
         return self.data[: self.size]
 
 
+class PairIndex:
+    """int64 keys → int64 values in an open-addressing hash table (linear probing), read for a whole array of keys
+    at once: each probe round is a few array operations. A binary search over the 77k sorted bigram keys cost
+    ~9 µs per e-mail (17 dependent cache misses a key); this costs ~1."""
+
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key × 2^64/φ
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray):
+        keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64)
+        bits = max(4, int(np.ceil(np.log2(3 * max(len(keys), 1)))))  # at most a third full
+        self._shift, self._mask = np.uint64(64 - bits), (1 << bits) - 1
+        self.keys = np.full(1 << bits, -1, dtype=np.int64)  # keys are ≥ 0: -1 marks an empty slot
+        self.values = np.zeros(1 << bits, dtype=np.int64)
+        home = self._home(keys)
+        pending = np.unique(keys, return_index=True)[1]  # a repeated key keeps its first value
+        self.probes = 0  # rounds a lookup may need: every key sits at most this many slots past its home
+        while len(pending):
+            slots = (home[pending] + self.probes) & self._mask
+            free = self.keys[slots] == -1
+            slots, placed = slots[free], pending[free]
+            slots, first = np.unique(slots, return_index=True)  # one key per free slot this round
+            self.keys[slots], self.values[slots] = keys[placed[first]], values[placed[first]]
+            done = np.zeros(len(keys), dtype=bool)
+            done[placed[first]] = True
+            pending = pending[~done[pending]]
+            self.probes += 1
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * self._MULTIPLIER) >> self._shift).astype(np.int64)
+
+    def get(self, keys: np.ndarray, default: int = -1) -> np.ndarray:
+        """The value of each key, ``default`` where a key is absent."""
+        out = np.full(len(keys), default, dtype=np.int64)
+        home, active = self._home(keys), np.arange(len(keys))
+        for probe in range(self.probes):
+            slots = (home[active] + probe) & self._mask
+            found = self.keys[slots]
+            hit = found == keys[active]
+            out[active[hit]] = self.values[slots[hit]]
+            active = active[~hit & (found != -1)]  # an empty slot ends a key's search
+            if not len(active):
+                break
+        return out
+
+
 class _TokenIds(dict):
     """token → id; a missing token is added to the table on first sight."""
 
@@ -56,8 +101,8 @@ class _TokenIds(dict):
 
 class TokenTable:
     """Token → integer id (``ids[token]``, a new token added on first sight), and per id, as arrays the batch path
-    indexes: word or not, unigram column (−1 when none) and char n-gram counts; plus the vocabulary's bigrams as
-    sorted pairs of ids. Bounded between batches: ``make_room`` starts it over past ``max_size`` tokens (ids must
+    indexes: word or not, unigram column (−1 when none) and char n-gram counts; plus the vocabulary's bigrams, pairs
+    of ids in a ``PairIndex``. Bounded between batches: ``make_room`` starts it over past ``max_size`` tokens (ids must
     hold while a batch is read, so one batch may take it past the bound until the next call)."""
 
     def __init__(self, vocabulary: dict[str, int], analyzer: Callable[[str], list[str]], char_vocab: dict[str, int],
@@ -89,9 +134,7 @@ class TokenTable:
             elif len(parts) == 2:
                 keys.append((self.ids[parts[0]] << 32) | self.ids[parts[1]])
                 cols.append(col)
-        order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
-        self.bigram_keys = np.asarray(keys, dtype=np.int64)[order]
-        self.bigram_cols = np.asarray(cols, dtype=np.int64)[order]
+        self.bigrams = PairIndex(np.asarray(keys, dtype=np.int64), np.asarray(cols, dtype=np.int64))
 
     def _add(self, token: str) -> int:
         token_id = len(self.ids)
@@ -222,13 +265,13 @@ class BatchScorer:
         plain, plain_rows = ids[keep], rows[keep]
         cols = table.unigram.view()[plain]
         found_rows, found_cols = [plain_rows[cols >= 0]], [cols[cols >= 0]]
-        if len(plain) > 1 and len(table.bigram_keys):
+        if len(plain) > 1:
             same = plain_rows[1:] == plain_rows[:-1]
             keys = ((plain[:-1] << _SHIFT) | plain[1:])[same]
-            at = np.minimum(np.searchsorted(table.bigram_keys, keys), len(table.bigram_keys) - 1)
-            hit = table.bigram_keys[at] == keys
+            cols = table.bigrams.get(keys)
+            hit = cols >= 0
             found_rows.append(plain_rows[:-1][same][hit])
-            found_cols.append(table.bigram_cols[at[hit]])
+            found_cols.append(cols[hit])
         rule_rows, rule_cols = [], []
         for i, item in enumerate(X):
             for rule in item.rules:
@@ -238,11 +281,10 @@ class BatchScorer:
                     rule_cols.append(col)
         found_rows.append(np.asarray(rule_rows, dtype=np.int64))
         found_cols.append(np.asarray(rule_cols, dtype=np.int64))
-        keys, counts = np.unique(np.concatenate(found_rows) * self.word_width + np.concatenate(found_cols),
-                                 return_counts=True)
-        indptr = np.searchsorted(keys // self.word_width, np.arange(len(X) + 1))
-        return csr_matrix((counts.astype(np.float32), (keys % self.word_width).astype(np.int32), indptr),
-                          shape=(len(X), self.word_width))
+        rows, cols = np.concatenate(found_rows), np.concatenate(found_cols)
+        counts = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(X), self.word_width))
+        counts.sum_duplicates()  # one entry per column in each row (sorted row by row: cheaper than one global sort)
+        return counts
 
 
 def _tfidf(counts, idf: np.ndarray):

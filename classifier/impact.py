@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from spacy.tokens import Doc
 
 from classifier.clean import NUMBER, CleanText, spanish
 from classifier.patterns import CompiledPatterns, fold_pattern
@@ -111,11 +110,10 @@ class ImpactFinder:
     def from_file(cls, path: Path, patterns: CompiledPatterns | None = None) -> "ImpactFinder":
         return cls(read_impact_file(path), path, patterns)
 
-    def cues(self, doc: Doc, found: Mapping[str, list[tuple[int, int]]]) -> dict[str, str]:
-        """Group name → the words of its first cue, read from a pass of ``patterns`` over ``doc``."""
+    def cues(self, found: Mapping[str, list[tuple[int, int]]]) -> dict[str, tuple[int, int]]:
+        """Group name → the tokens of its first cue, read from a pass of ``patterns`` over a message."""
         key = self.KEY
-        return {name[len(key):]: doc[spans[0][0]:spans[0][1]].text for name, spans in found.items()
-                if name.startswith(key)}
+        return {name[len(key):]: spans[0] for name, spans in found.items() if name.startswith(key)}
 
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""
@@ -162,17 +160,18 @@ class ImpactFinder:
         scope = "grupo_20_o_mas" if share >= self.threshold else "grupo_menor_20"
         return ImpactResult(scope, evidence, reason)
 
-    def find(self, clean: CleanText, cues: Mapping[str, str] | None = None) -> ImpactResult:
+    def find(self, clean: CleanText, cues: Mapping[str, tuple[int, int]] | None = None) -> ImpactResult:
         """The first group, in file order, whose cues appear; ``numero`` stands for percentages and counts.
         ``cues``: what ``cues`` read from the rule engine's pass over this message (else a pass is made here)."""
-        found = self.cues(clean.doc, self.patterns(clean.doc, clean.sentences)) if cues is None else cues
+        found = self.cues(self.patterns(clean.doc, clean.sentences)) if cues is None else cues
         for group in self.groups:
             if group.scope == NUMERIC:
                 numeric = self._numeric(clean)
                 if numeric is not None:
                     return numeric
             elif group.name in found:
-                return ImpactResult(group.scope, found[group.name], group.name)
+                start, end = found[group.name]
+                return ImpactResult(group.scope, clean.doc[start:end].text, group.name)
         return ImpactResult.unknown()
 
 

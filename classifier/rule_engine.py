@@ -115,7 +115,7 @@ class RuleResult:
     deciding: RuleHit | None
     impact: ImpactResult | None  # None: not looked for (no failure rule fired)
     request_type: str | None
-    impact_cues: dict[str, str] = field(default_factory=dict)  # impact group → its words, for ``ImpactFinder.find``
+    impact_cues: dict[str, tuple[int, int]] = field(default_factory=dict)  # impact group → its first cue's tokens
 
     @property
     def fired_ids(self) -> list[str]:
@@ -313,7 +313,7 @@ class RuleEngine:
                 found[key] = spans
             elif key.startswith(CUE):
                 cues[key[len(CUE):]] = spans
-        impact_cues = self.impact.cues(doc, matched)
+        impact_cues = self.impact.cues(matched)
         hits: list[RuleHit] = []
         suppressed: list[RuleHit] = []
         for rule_id, spans in found.items():
