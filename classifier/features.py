@@ -226,9 +226,12 @@ class BatchScorer:
             np.cumsum(lengths, out=indptr[1:])
             table = self.tokens.char_counts(self.char_width)
             docs = csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr), shape=(len(X), table.shape[0]))
-            chars = _tfidf(docs @ table, self.char_table[:, 0])
-            words = _tfidf(self._word_counts(X, ids, lengths), self.word_table[:, 0])
-        return (words @ self.word_table + chars @ self.char_table)[:, 1:] + self.intercept
+            chars, char_norms = _tfidf(docs @ table, self.char_table[:, 0])
+            words, word_norms = _tfidf(self._word_counts(X, ids, lengths), self.word_table[:, 0])
+        # Each block is L2-normalised on its own, as in training: dividing the (messages × heads) products by the
+        # row norms equals dividing every TF-IDF value first, and touches 15 numbers a message instead of ~1,000.
+        return ((words @ self.word_table)[:, 1:] / word_norms[:, None]
+                + (chars @ self.char_table)[:, 1:] / char_norms[:, None] + self.intercept)
 
     def _one(self, item) -> np.ndarray:
         """One message (the API's case) in a dozen array operations, without sparse matrices or a pass over the
@@ -287,8 +290,9 @@ class BatchScorer:
         return counts
 
 
-def _tfidf(counts, idf: np.ndarray):
-    """Sublinear TF-IDF with L2-normalised rows, as ``TfidfVectorizer(sublinear_tf=True)`` computes it.
+def _tfidf(counts, idf: np.ndarray) -> tuple[csr_matrix, np.ndarray]:
+    """Sublinear TF-IDF values as ``TfidfVectorizer(sublinear_tf=True)`` computes them, and each row's L2 norm (1 for
+    an empty row) to divide them by: the division is left to the caller, who can apply it after a product.
 
     ``counts`` must hold each column at most once per row (its indices need not be sorted)."""
     counts = counts.tocsr()
@@ -298,4 +302,4 @@ def _tfidf(counts, idf: np.ndarray):
                           minlength=counts.shape[0])
     norms = np.sqrt(squares)
     norms[norms == 0] = 1.0
-    return csr_matrix((values / np.repeat(norms, lengths), counts.indices, counts.indptr), shape=counts.shape)
+    return csr_matrix((values, counts.indices, counts.indptr), shape=counts.shape), norms

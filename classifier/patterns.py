@@ -132,6 +132,10 @@ class Window:
     kind: str = "any"
     has_left: bool = True
     has_right: bool = True
+    # A side made of single words only ("la", "el", "mi"…) is looked up as a word set next to the other side's
+    # matches instead of being found everywhere by the PhraseMatcher (determiners would be a third of all matches).
+    left_words: frozenset[str] | None = None
+    right_words: frozenset[str] | None = None
 
     @property
     def left_key(self) -> str:
@@ -263,9 +267,15 @@ class CompiledPatterns:
 
     def _add_window(self, key: str, left, right, gap: int, no_punct: bool, stop: frozenset[str]) -> None:
         self._window_id += 1
-        window = Window(f"{key}\x1fw{self._window_id}", gap, no_punct, stop)
-        self._add_phrases(window.left_key, left)
-        self._add_phrases(window.right_key, right)
+        words = [frozenset(p[0] for p in side) if all(len(p) == 1 for p in side) else None for side in (left, right)]
+        if words[0] is not None and words[1] is not None:  # both: the larger set (likelier found) is looked up
+            words[int(len(words[0]) >= len(words[1]))] = None
+        window = Window(f"{key}\x1fw{self._window_id}", gap, no_punct, stop, left_words=words[0],
+                        right_words=words[1])
+        if window.left_words is None:
+            self._add_phrases(window.left_key, left)
+        if window.right_words is None:
+            self._add_phrases(window.right_key, right)
         self._add_window_to(key, window)
 
     def _add_window_to(self, key: str, window: Window) -> None:
@@ -291,6 +301,9 @@ class CompiledPatterns:
             lefts, rights = found.get(left_key), found.get(right_key)
             if w.one:
                 self._single_window(doc, w, lefts, rights, found[key])
+                continue
+            if w.left_words is not None or w.right_words is not None:
+                found[key].extend(self._word_side(doc, w, lefts, rights, sentences))
                 continue
             if not lefts or not rights:
                 continue
@@ -322,6 +335,25 @@ class CompiledPatterns:
                 out.extend((a, e) for a, e in lefts if e >= message_end(doc))
         elif w.has_right and rights:
             out.extend((b - 1, e) for b, e in rights if fits(b - 1))
+
+    @classmethod
+    def _word_side(cls, doc: Doc, w: Window, lefts, rights, sentences) -> list[tuple[int, int]]:
+        """A window one of whose sides is a word set: that word is looked for within the gap of each match of the
+        other side. Spans come in the order the two-phrase-set loop gives them (by start, then end)."""
+        out = []
+        if w.left_words is not None:
+            for b_start, b_end in rights or ():
+                for a_start in range(max(b_start - 1 - w.gap, 0), b_start):
+                    if (doc[a_start].lower_ in w.left_words and cls._gap_ok(doc, a_start + 1, b_start, w)
+                            and (sentences is None or sentences[a_start] == sentences[b_start])):
+                        out.append((a_start, b_end))
+        else:
+            for a_start, a_end in lefts or ():
+                for b_start in range(a_end, min(a_end + w.gap + 1, len(doc))):
+                    if (doc[b_start].lower_ in w.right_words and cls._gap_ok(doc, a_end, b_start, w)
+                            and (sentences is None or sentences[a_start] == sentences[b_start])):
+                        out.append((a_start, b_start + 1))
+        return sorted(out)
 
     @staticmethod
     def _gap_ok(doc: Doc, start: int, end: int, w: Window) -> bool:

@@ -152,11 +152,12 @@ def test_compiled_patterns_agree_with_spacy_matcher_on_generated_patterns():
         assert compiled_spans(compiled, text.doc) == expected, [t.text for t in text.doc]
         assert_sentences_only_drop_crossing(compiled, text)
         seen.update(examples=1, matched=bool(expected), windows=bool(compiled.windows),
-                    one=any(w.one for _, w, _, _ in compiled.windows), fallback=bool(compiled.matcher_patterns))
+                    one=any(w.one for _, w, _, _ in compiled.windows), fallback=bool(compiled.matcher_patterns),
+                    word_side=any(w.left_words or w.right_words for _, w, _, _ in compiled.windows))
 
     check()
     assert seen["matched"] >= seen["examples"] // 3, seen
-    assert min(seen["windows"], seen["one"], seen["fallback"]) >= seen["examples"] // 10, seen
+    assert min(seen["windows"], seen["one"], seen["fallback"], seen["word_side"]) >= seen["examples"] // 10, seen
 
 
 # ------------------------------------------------------------------ every shipped pattern on every example
