@@ -163,7 +163,7 @@ class ImpactFinder:
     def find(self, clean: CleanText, cues: Mapping[str, tuple[int, int]] | None = None) -> ImpactResult:
         """The first group, in file order, whose cues appear; ``numero`` stands for percentages and counts.
         ``cues``: what ``cues`` read from the rule engine's pass over this message (else a pass is made here)."""
-        found = self.cues(self.patterns(clean.doc, clean.sentences)) if cues is None else cues
+        found = self.cues(self.patterns(clean.doc, clean.sentences, clean.tokens, clean.flags)) if cues is None else cues
         for group in self.groups:
             if group.scope == NUMERIC:
                 numeric = self._numeric(clean)

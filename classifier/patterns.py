@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from spacy.schemas import TokenPatternSchema
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from classifier.clean import fold, spanish
+from classifier.clean import NUMBER, PUNCT, fold, spanish
 from classifier.messages import field_message
 
 MAX_PHRASES = 4000
@@ -282,8 +282,12 @@ class CompiledPatterns:
         self._window_of[window.left_key] = self._window_of[window.right_key] = len(self.windows)
         self.windows.append((key, window, window.left_key, window.right_key))
 
-    def __call__(self, doc: Doc, sentences=None) -> dict[str, list[tuple[int, int]]]:
-        """Spans per key found in ``doc``; windows never cross a sentence (``sentences``: (start, end) per token)."""
+    def __call__(self, doc: Doc, sentences=None, words: Sequence[str] | None = None,
+                 flags: Sequence[int] | None = None) -> dict[str, list[tuple[int, int]]]:
+        """Spans per key found in ``doc``; windows never cross a sentence (``sentences``: (start, end) per token).
+
+        ``words`` and ``flags``: each token's text and ``PUNCT``/``NUMBER`` bits, when the caller has them (a cleaned
+        message does: ``CleanText.tokens`` and ``flags``); windows read them instead of making spaCy ``Token``s."""
         strings = self.vocab.strings
         found: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for match_id, start, end in self.phrases(doc):
@@ -296,32 +300,35 @@ class CompiledPatterns:
                 elif end >= message_end(doc):
                     found[name[:-len(_AT_END)]].append((start, end))
         # Only the windows one of whose sides was found (a message meets a few of them), in the order they were added.
-        for index in sorted({self._window_of[k] for k in found.keys() & self._window_of.keys()}):
+        triggered = sorted({self._window_of[k] for k in found.keys() & self._window_of.keys()})
+        if triggered and (words is None or flags is None):
+            words, flags = _token_view(doc)
+        for index in triggered:
             key, w, left_key, right_key = self.windows[index]
             lefts, rights = found.get(left_key), found.get(right_key)
             if w.one:
-                self._single_window(doc, w, lefts, rights, found[key])
+                self._single_window(doc, flags, w, lefts, rights, found[key])
                 continue
             if w.left_words is not None or w.right_words is not None:
-                found[key].extend(self._word_side(doc, w, lefts, rights, sentences))
+                found[key].extend(self._word_side(words, flags, w, lefts, rights, sentences))
                 continue
             if not lefts or not rights:
                 continue
             for a_start, a_end in lefts:
                 for b_start, b_end in rights:
-                    if (a_end <= b_start <= a_end + w.gap and self._gap_ok(doc, a_end, b_start, w)
+                    if (a_end <= b_start <= a_end + w.gap and _gap_ok(words, flags, a_end, b_start, w)
                             and (sentences is None or sentences[a_start] == sentences[b_start])):
                         found[key].append((a_start, b_end))
         return {k: v for k, v in found.items() if v and "\x1f" not in k}
 
     @staticmethod
-    def _single_window(doc: Doc, w: Window, lefts, rights, out: list) -> None:
+    def _single_window(doc: Doc, flags: Sequence[int], w: Window, lefts, rights, out: list) -> None:
         def fits(i: int) -> bool:
-            if not 0 <= i < len(doc):
+            if not 0 <= i < len(flags):
                 return False
             if w.kind == "number":
-                return doc[i].like_num
-            return doc[i].is_punct if w.kind == "punct" else True
+                return bool(flags[i] & NUMBER)
+            return bool(flags[i] & PUNCT) if w.kind == "punct" else True
 
         if w.has_left and w.has_right:
             if lefts and rights:
@@ -336,28 +343,35 @@ class CompiledPatterns:
         elif w.has_right and rights:
             out.extend((b - 1, e) for b, e in rights if fits(b - 1))
 
-    @classmethod
-    def _word_side(cls, doc: Doc, w: Window, lefts, rights, sentences) -> list[tuple[int, int]]:
+    @staticmethod
+    def _word_side(words: Sequence[str], flags: Sequence[int], w: Window, lefts, rights,
+                   sentences) -> list[tuple[int, int]]:
         """A window one of whose sides is a word set: that word is looked for within the gap of each match of the
         other side. Spans come in the order the two-phrase-set loop gives them (by start, then end)."""
         out = []
         if w.left_words is not None:
             for b_start, b_end in rights or ():
                 for a_start in range(max(b_start - 1 - w.gap, 0), b_start):
-                    if (doc[a_start].lower_ in w.left_words and cls._gap_ok(doc, a_start + 1, b_start, w)
+                    if (words[a_start].lower() in w.left_words and _gap_ok(words, flags, a_start + 1, b_start, w)
                             and (sentences is None or sentences[a_start] == sentences[b_start])):
                         out.append((a_start, b_end))
         else:
             for a_start, a_end in lefts or ():
-                for b_start in range(a_end, min(a_end + w.gap + 1, len(doc))):
-                    if (doc[b_start].lower_ in w.right_words and cls._gap_ok(doc, a_end, b_start, w)
+                for b_start in range(a_end, min(a_end + w.gap + 1, len(words))):
+                    if (words[b_start].lower() in w.right_words and _gap_ok(words, flags, a_end, b_start, w)
                             and (sentences is None or sentences[a_start] == sentences[b_start])):
                         out.append((a_start, b_start + 1))
         return sorted(out)
 
-    @staticmethod
-    def _gap_ok(doc: Doc, start: int, end: int, w: Window) -> bool:
-        for token in doc[start:end]:
-            if (w.no_punct and token.is_punct) or token.lower_ in w.stop:
-                return False
-        return True
+
+def _gap_ok(words: Sequence[str], flags: Sequence[int], start: int, end: int, w: Window) -> bool:
+    """No token between ``start`` and ``end`` is punctuation (when the gap forbids it) or one of its stop words."""
+    for i in range(start, end):
+        if (w.no_punct and flags[i] & PUNCT) or words[i].lower() in w.stop:
+            return False
+    return True
+
+
+def _token_view(doc: Doc) -> tuple[list[str], list[int]]:
+    """Each token's text and ``PUNCT``/``NUMBER`` bits, read from the Doc (for callers without a ``CleanText``)."""
+    return [t.text for t in doc], [PUNCT * t.is_punct | NUMBER * t.like_num for t in doc]

@@ -307,7 +307,7 @@ class RuleEngine:
         doc = clean.doc
         found: dict[str, list[tuple[int, int]]] = {}
         cues: dict[str, list[tuple[int, int]]] = {}
-        matched = self.patterns(doc, clean.sentences)
+        matched = self.patterns(doc, clean.sentences, clean.tokens, clean.flags)
         for key, spans in matched.items():
             if key in self.rules:
                 found[key] = spans

@@ -269,9 +269,13 @@ def test_rule_engine_compiled_sets_agree_with_spacy_matcher():
     spacy_spans = spacy_matcher(rules + context + impact)
     fired = Counter()
     for body in TEXTS:
-        doc = clean("", body).doc
+        text = clean("", body)
+        doc = text.doc
         expected = spacy_spans(doc)
         assert compiled_spans(engine.patterns, doc) == expected, body
+        # as the engine calls it: the cleaned message's own token texts and flags
+        with_tokens = engine.patterns(doc, None, text.tokens, text.flags)
+        assert {key: set(spans) for key, spans in with_tokens.items()} == expected, body
         fired.update(key.split(":")[0] if ":" in key else "regla" for key in expected)
     assert sum(fired.values()) > len(TEXTS) and fired["regla"] and fired["contexto"] and fired["impacto"]
 
