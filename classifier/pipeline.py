@@ -130,23 +130,31 @@ class Classifier:
         return list(zip(cleaned, matched, views))
 
     def classify_many(self, messages: list[Message], *, now: datetime | None = None) -> list[Classification]:
+        """The flow for a batch, one step at a time over the whole batch (each step's code stays hot in the CPU's
+        caches: measurably faster than taking each message through every step in turn)."""
         now = now or datetime.now(self.policy_engine.calendar.tz)
-        out = []
-        for message, (text, rules, view) in zip(messages, self.analyse(messages)):
-            decision = decide(rules, view, review_below=self.decision.review_below_confidence,
-                              rule_confidence=self.decision.rule_confidence,
-                              model_raises_at=self.decision.model_raises_rule_at)
-            if decision.priority in FAILURES:
-                impact = rules.impact if rules.impact is not None else self.rules.impact.find(text, rules.impact_cues)
-            else:
-                impact = ImpactResult.unknown()
-            sla = self.policy_engine.sla.deadlines(
-                decision.priority, message.received_at or now, customer_id=message.customer_id,
-                sender=message.sender, product=message.product, request_type=decision.request_type)
-            out.append(Classification(message, text, rules, view, decision, impact, sla, self.model_version,
-                                      acknowledgement(sla, self.policy_engine.calendar,
-                                                      ask_details=decision.asks_details)))
-        return out
+        analysed = self.analyse(messages)
+        settings = self.decision
+        decisions = [decide(rules, view, review_below=settings.review_below_confidence,
+                            rule_confidence=settings.rule_confidence, model_raises_at=settings.model_raises_rule_at)
+                     for _, rules, view in analysed]
+        impacts = [self._impact(decision, text, rules) for decision, (text, rules, _) in zip(decisions, analysed)]
+        deadlines = self.policy_engine.sla.deadlines
+        slas = [deadlines(decision.priority, message.received_at or now, customer_id=message.customer_id,
+                          sender=message.sender, product=message.product, request_type=decision.request_type)
+                for message, decision in zip(messages, decisions)]
+        calendar = self.policy_engine.calendar
+        acks = [acknowledgement(sla, calendar, ask_details=decision.asks_details)
+                for sla, decision in zip(slas, decisions)]
+        return [Classification(message, text, rules, view, decision, impact, sla, self.model_version, ack)
+                for message, (text, rules, view), decision, impact, sla, ack
+                in zip(messages, analysed, decisions, impacts, slas, acks)]
+
+    def _impact(self, decision: Decision, text: CleanText, rules: RuleResult) -> ImpactResult:
+        """The reach of a failure (the rules' when they found one, else looked for now); unknown for the rest."""
+        if decision.priority not in FAILURES:
+            return ImpactResult.unknown()
+        return rules.impact if rules.impact is not None else self.rules.impact.find(text, rules.impact_cues)
 
     def classify(self, message: Message, *, now: datetime | None = None) -> Classification:
         return self.classify_many([message], now=now)[0]

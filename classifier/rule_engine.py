@@ -153,6 +153,7 @@ class RuleEngine:
                  sources: list[Path] = ()):
         self.nlp = spanish()
         self.rules = {r.spec.id: r for r in rules}
+        self.incomplete_rules = [r for r in rules if r.spec.kind == "incompleto"]  # tried on every message
         self.sources = list(sources)
         # Rules, context cues ("contexto:<kind>") and impact cues ("impacto:<group>") in one compiled set: one pass
         # over a message finds them all (rule ids are [a-z0-9_], so the keys never clash).
@@ -275,8 +276,8 @@ class RuleEngine:
         return None
 
     def _evidence(self, clean: CleanText, doc: Doc, start: int, end: int) -> Evidence:
-        span = doc[start:end]
-        o_start, o_end = clean.to_original(span.start_char, span.end_char)
+        last = doc[end - 1]
+        o_start, o_end = clean.to_original(doc[start].idx, last.idx + len(last))
         field_name, f_start = clean.field_of(o_start)
         return Evidence(clean.original[o_start:o_end], f_start, f_start + (o_end - o_start), field_name)
 
@@ -330,11 +331,10 @@ class RuleEngine:
             elif dead:
                 suppressed.append(RuleHit(spec.id, spec.priority, spec.description, spec.request_type,
                                           spec.decisive, tuple(dead), reason))
-        for rule in self.rules.values():
-            if rule.spec.kind == "incompleto":
-                hit = self._incomplete(rule, clean, others=hits)
-                if hit:
-                    hits.append(hit)
+        for rule in self.incomplete_rules:
+            hit = self._incomplete(rule, clean, others=hits)
+            if hit:
+                hits.append(hit)
         hits.sort(key=lambda h: (DECISION_ORDER.index(h.priority), h.rule_id))
         deciding = next((h for h in hits if h.decisive), None)
         priority = deciding.priority if deciding else None
