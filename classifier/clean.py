@@ -364,7 +364,7 @@ def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
 
 def _is_disclaimer(line: str) -> bool:
     low = line.lower()
-    return any(hint in low for hint in _DISCLAIMER_HINTS) and _DISCLAIMER.search(low) is not None
+    return any(map(low.__contains__, _DISCLAIMER_HINTS)) and _DISCLAIMER.search(low) is not None  # C-level map
 
 
 def _looks_like_header_block(line: str) -> bool:

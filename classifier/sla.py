@@ -136,6 +136,13 @@ class SlaEngine:
         self.policy = policy
         self.calendar = calendar
         self.customers = customers
+        # Per priority, what its table row means (amounts of business time, the reason's wording), worked out once.
+        self._terms = {p.label: (p, business_days(p.response_days), business_days(p.solution_days),
+                                 f"Tiempos de la tabla para prioridad {p.name.lower()}: respuesta en "
+                                 f"{_days(p.response_days)} y solución en {_days(p.solution_days)}, "
+                                 "contados en horario hábil desde la llegada del mensaje.")
+                       for p in policy.priorities}
+        self._company = HandledBy("empresa", "SIEMPRE.NET S.A.S.")
 
     def customer_for(self, *, customer_id: str | None, sender: str | None) -> tuple[CustomerRef, Customer | None]:
         found = self.customers.find(customer_id=customer_id, sender=sender)
@@ -151,7 +158,7 @@ class SlaEngine:
             products = tuple(customer.distributor_products)
             if dist is not None and (product is None or product in products or product == "general"):
                 return HandledBy("distribuidor", dist.name, tuple(dist.channels), products)
-        return HandledBy("empresa", "SIEMPRE.NET S.A.S.")
+        return self._company
 
     def deadlines(
         self,
@@ -166,16 +173,18 @@ class SlaEngine:
     ) -> SlaResult:
         """Response and solution deadlines counted from the original arrival ``received_at``."""
         require_aware(received_at)
-        table = self.policy.priority(priority)
+        if priority not in self._terms:
+            self.policy.priority(priority)  # the error naming the labels allowed
+        table, response_time, solution_time, table_reason = self._terms[priority]
         customer_ref, customer = self.customer_for(customer_id=customer_id, sender=sender)
         handled = self.handled_by(customer, product)
         development = request_type == DEVELOPMENT
         in_arrears = customer is not None and customer.in_arrears
         amounts = [timedelta(0)]  # the next opening, then the deadlines, all from one look at the calendar
         if not in_arrears:
-            amounts.append(business_days(table.response_days))
+            amounts.append(response_time)
             if not development:
-                amounts.append(business_days(table.solution_days))
+                amounts.append(solution_time)
         opening, *deadlines = self.calendar.add_each(received_at, amounts)
         starts = opening.due
         notes: list[str] = []
@@ -198,9 +207,7 @@ class SlaEngine:
                       "por eso solo se compromete el tiempo de respuesta.")
         else:
             solution = deadlines[1]
-            reason = (f"Tiempos de la tabla para prioridad {table.name.lower()}: respuesta en "
-                      f"{_days(table.response_days)} y solución en {_days(table.solution_days)}, "
-                      "contados en horario hábil desde la llegada del mensaje.")
+            reason = table_reason
         return SlaResult(priority, table.name, received_at.astimezone(self.calendar.tz), starts, response, solution,
                          True, reason, customer_ref, handled, level or self.policy.support.first_level, tuple(notes))
 
