@@ -10,19 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import compress
-from operator import not_
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from classifier.clean import PUNCT, SPACE, CleanText, fold, spanish
+from classifier.clean import CleanText, fold, spanish
 from classifier.errors import ConfigError
 from classifier.rule_engine import RuleResult
 from classifier.serving import ModelInput
 from classifier.yamlfile import describe_validation, read_yaml
-
-
-_NOT_A_WORD = SPACE | PUNCT
 
 
 class CourtesyFile(BaseModel):
@@ -72,7 +68,7 @@ class ModelInputBuilder:
 
     def words(self, text: CleanText) -> tuple[str, ...]:
         """The message's word tokens (no punctuation or whitespace), courtesy at both ends removed."""
-        words = tuple(compress(text.tokens, map(not_, map(_NOT_A_WORD.__and__, text.flags))))  # C-level maps
+        words = tuple(compress(text.tokens, text.word_mask))
         start, end = 0, len(words)
         start = _strip(words, start, end, self._openings, from_start=True)
         end = _strip(words, start, end, self._closings, from_start=False)

@@ -125,3 +125,27 @@ def test_the_quick_symbol_run_check_never_misses_a_run(text):
     folded = fold(text)
     exact = _SYMBOL_RUN.sub(lambda m: m[0][:_SYMBOL_RUN_KEEP] + " " * (len(m[0]) - _SYMBOL_RUN_KEEP), folded)
     assert _quiet_symbol_runs(folded) == exact
+
+
+@pytest.mark.parametrize("notice", [
+    "La información contenida en este correo es CONFIDENCIAL y para uso exclusivo de su destinatario.",
+    "AVISO LEGAL: la empresa no se hace responsable por el contenido de las opiniones aquí expresadas hoy.",
+    "Este mensaje y sus anexos son de uso exclusivo de la persona a la que fueron dirigidos originalmente.",
+    "Si usted no es el destinatario indicado, le pedimos borrarlo y avisar al remitente de inmediato.",
+    "En cumplimiento de la Ley 1581 de 2012 sus datos personales serán tratados con la debida reserva.",
+    "Derecho de Habeas Data: puede conocer, actualizar y rectificar la información que tenemos de usted.",
+    "Consulte nuestra política de tratamiento de datos personales en el sitio web de la compañía hoy.",
+    "Antes de imprimir este correo piense bien si es necesario hacerlo, cuidemos juntos el planeta.",
+    "Cuidemos el medio ambiente: imprima este documento solo si es estrictamente necesario, gracias.",
+    "DISCLAIMER: the views expressed in this message are those of the author and not of the company.",
+    "If you are not the intended recipient of this message please notify the sender immediately.",
+])
+def test_every_legal_notice_phrase_is_dropped_and_the_request_kept(notice):
+    text = clean("", f"No puedo entrar a la plataforma desde ayer.\n\n{notice}")
+    assert "aviso_legal" in text.removed
+    assert text.text.strip() == "No puedo entrar a la plataforma desde ayer."
+
+
+def test_a_long_line_that_only_mentions_a_hint_word_is_kept():
+    body = "Este mes no me deja generar el reporte de cartera y necesito enviarlo hoy al banco, por favor."
+    assert clean("", body).text.strip() == body
