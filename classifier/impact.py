@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from itertools import compress
-from operator import or_
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from spacy.attrs import LIKE_NUM
 
-from classifier.clean import NUMBER, CleanText, spanish
+from classifier.clean import CleanText, spanish
 from classifier.patterns import CompiledPatterns, fold_pattern
 from classifier.errors import ConfigError, Errors
+from classifier.memo import BoundedMemo
 from classifier.yamlfile import describe_validation, read_yaml
 
 SCOPES = ("varios_clientes", "grupo_20_o_mas", "grupo_menor_20", "un_usuario")  # most specific cue wins in order
@@ -88,6 +89,11 @@ class ImpactFinder:
 
     def __init__(self, config: ImpactFile, source: Path, patterns: CompiledPatterns | None = None):
         self.threshold = config.threshold_percent
+        # Per token text: number-like for spaCy (digits, Spanish number words), a number word of ours, or glued to a
+        # percent sign ("50%", one token spaCy does not find number-like). Memoised: one lookup a token.
+        like_num = spanish().vocab.lex_attr_getters[LIKE_NUM]
+        self._may_be_number: BoundedMemo[str, bool] = BoundedMemo(
+            lambda word: word in _UNITS or word.endswith("%") or bool(like_num(word)), 100_000)
         self.patterns = patterns if patterns is not None else CompiledPatterns(spanish().vocab)
         self.groups = list(config.groups)
         problems = []
@@ -121,11 +127,7 @@ class ImpactFinder:
         folded = clean.folded
         if not _DIGIT.search(folded) and _TOTALS.isdisjoint(words) and "por ciento" not in folded:
             return self._fraction(clean)  # no percentage and no number that could be a total
-        # Number-like tokens and number words, chosen by C-level maps (a Python loop over the tokens cost ~10 µs).
-        candidates = list(compress(range(len(words)), map(or_, map(NUMBER.__and__, clean.flags),
-                                                             map(_UNITS.__contains__, words))))
-        if "%" in folded:  # "50%" is one token that spaCy does not find number-like
-            candidates = sorted({*candidates, *(i for i, w in enumerate(words) if w.endswith("%"))})
+        candidates = list(compress(range(len(words)), map(self._may_be_number.__getitem__, words)))
         numbers = _numbers(words, candidates)
         for i, (value, end) in numbers.items():
             glued = words[i].endswith("%")  # "50%" is one token
