@@ -165,14 +165,15 @@ class ImpactFinder:
     def find(self, clean: CleanText, cues: Mapping[str, tuple[int, int]] | None = None) -> ImpactResult:
         """The first group, in file order, whose cues appear; ``numero`` stands for percentages and counts.
         ``cues``: what ``cues`` read from the rule engine's pass over this message (else a pass is made here)."""
-        found = self.cues(self.patterns(clean.doc, clean.sentences, clean.tokens, clean.flags)) if cues is None else cues
+        if cues is None:
+            cues = self.cues(self.patterns(clean.doc, clean.sentences, clean.tokens, clean.flags))
         for group in self.groups:
             if group.scope == NUMERIC:
                 numeric = self._numeric(clean)
                 if numeric is not None:
                     return numeric
-            elif group.name in found:
-                start, end = found[group.name]
+            elif group.name in cues:
+                start, end = cues[group.name]
                 return ImpactResult(group.scope, clean.doc[start:end].text, group.name)
         return ImpactResult.unknown()
 
