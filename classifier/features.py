@@ -61,13 +61,13 @@ class PairIndex:
         self.probes = 0  # rounds a lookup may need: every key sits at most this many slots past its home
         while len(pending):
             slots = (home[pending] + self.probes) & self._mask
-            free = self.keys[slots] == -1
-            slots, placed = slots[free], pending[free]
-            slots, first = np.unique(slots, return_index=True)  # one key per free slot this round
-            self.keys[slots], self.values[slots] = keys[placed[first]], values[placed[first]]
-            done = np.zeros(len(keys), dtype=bool)
-            done[placed[first]] = True
-            pending = pending[~done[pending]]
+            free = np.flatnonzero(self.keys[slots] == -1)
+            taken, first = np.unique(slots[free], return_index=True)  # one key per free slot this round
+            winners = pending[free[first]]
+            self.keys[taken], self.values[taken] = keys[winners], values[winners]
+            placed = np.zeros(len(pending), dtype=bool)
+            placed[free[first]] = True
+            pending = pending[~placed]
             self.probes += 1
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
