@@ -320,6 +320,8 @@ def cleaner() -> Cleaner:
 def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
     """Character ranges of the body to keep, and the kinds of noise dropped."""
     lines = body.splitlines(keepends=True)
+    low = body.lower()
+    hints = tuple(hint for hint in _DISCLAIMER_HINTS if hint in low)  # a legal notice line holds one of them
     keep: list[tuple[int, int]] = []
     removed: list[str] = []
     pos = 0
@@ -336,8 +338,8 @@ def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
         if not stripped:
             in_forward_header = False
             continue
-        if not in_signature and not _MAYBE_NOISE.match(stripped) and not (len(stripped) > 60
-                                                                          and _is_disclaimer(stripped)):
+        if not in_signature and not _MAYBE_NOISE.match(stripped) and not (hints and len(stripped) > 60
+                                                                          and _is_disclaimer(stripped, hints)):
             keep.append((start, end))  # most lines: one look says none of the checks below can apply
             seen_content = True
             continue
@@ -361,7 +363,7 @@ def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
             if seen_content:
                 cut = True
             continue
-        if len(stripped) > 60 and _is_disclaimer(stripped):
+        if hints and len(stripped) > 60 and _is_disclaimer(stripped, hints):
             removed.append("aviso_legal")
             continue
         if in_signature and len(stripped) < _SIGNATURE_LINE_MAX:
@@ -377,11 +379,11 @@ def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
     return keep, removed
 
 
-def _is_disclaimer(line: str) -> bool:
+def _is_disclaimer(line: str, hints: tuple[str, ...] = _DISCLAIMER_HINTS) -> bool:
+    """A legal notice line; ``hints``: the hint words its message holds (most messages hold none, and those that do
+    hold one or two, so a line costs a substring test or two before any search)."""
     low = line.lower()
-    if not any(map(low.__contains__, _DISCLAIMER_HINTS)):  # most lines: eleven substring tests, no search
-        return False
-    return any(_DISCLAIMER_PHRASES[hint].search(low) is not None for hint in _DISCLAIMER_HINTS if hint in low)
+    return any(_DISCLAIMER_PHRASES[hint].search(low) is not None for hint in hints if hint in low)
 
 
 def _looks_like_header_block(line: str) -> bool:

@@ -230,7 +230,8 @@ class BatchScorer:
             indptr = np.zeros(len(X) + 1, dtype=np.int64)
             np.cumsum(lengths, out=indptr[1:])
             table = self.tokens.char_counts(self.char_width)
-            docs = csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr), shape=(len(X), table.shape[0]))
+            docs = csr_matrix((np.ones(len(ids), dtype=np.float32), ids.astype(np.int32), indptr.astype(np.int32)),
+                              shape=(len(X), table.shape[0]))  # int32 indices: scipy checks int64 ones element-wise
             chars, char_norms = _tfidf(docs @ table, self.char_table[:, 0])
             words, word_norms = _tfidf(self._word_counts(X, ids, lengths), self.word_table[:, 0])
         # Each block is L2-normalised on its own, as in training: dividing the (messages × heads) products by the
@@ -296,8 +297,8 @@ class BatchScorer:
 
 
 def _tfidf(counts, idf: np.ndarray) -> tuple[csr_matrix, np.ndarray]:
-    """Sublinear TF-IDF values as ``TfidfVectorizer(sublinear_tf=True)`` computes them, and each row's L2 norm (1 for
-    an empty row) to divide them by: the division is left to the caller, who can apply it after a product.
+    """Sublinear TF-IDF values as ``TfidfVectorizer(sublinear_tf=True)`` computes them (written into ``counts``), and
+    each row's L2 norm (1 for an empty row) to divide them by: the caller can apply it after a product.
 
     ``counts`` must hold each column at most once per row (its indices need not be sorted)."""
     counts = counts.tocsr()
@@ -307,4 +308,5 @@ def _tfidf(counts, idf: np.ndarray) -> tuple[csr_matrix, np.ndarray]:
                           minlength=counts.shape[0])
     norms = np.sqrt(squares)
     norms[norms == 0] = 1.0
-    return csr_matrix((values, counts.indices, counts.indptr), shape=counts.shape), norms
+    counts.data = values  # in place: the counts are the caller's temporary, and a new matrix re-checks its indices
+    return counts, norms
