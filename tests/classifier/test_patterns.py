@@ -157,7 +157,8 @@ def test_compiled_patterns_agree_with_spacy_matcher_on_generated_patterns():
 
     check()
     assert seen["matched"] >= seen["examples"] // 3, seen
-    assert min(seen["windows"], seen["one"], seen["fallback"], seen["word_side"]) >= seen["examples"] // 10, seen
+    assert min(seen["windows"], seen["one"], seen["fallback"]) >= seen["examples"] // 10, seen
+    assert seen["word_side"] >= seen["examples"] // 40, seen  # a window side of single words (~7 % of examples)
 
 
 # ------------------------------------------------------------------ every shipped pattern on every example
