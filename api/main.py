@@ -111,8 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         title="Clasificador de prioridad de mensajes de soporte",
         version="1.0",
-        description="Prioridad, razones, impacto y plazos (horario hábil de Colombia) para cada mensaje de soporte "
-                    "de SIEMPRE.NET S.A.S., según su política de servicio al cliente.",
+        description="Prioridad, razones, impacto y plazos (horario hábil de Colombia) para cada mensaje de soporte, "
+                    "según la política de servicio al cliente (rules/policy.yaml).",
         lifespan=lifespan,
     )
     app.state.settings = settings

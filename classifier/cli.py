@@ -70,7 +70,7 @@ def _calendar(args: argparse.Namespace) -> int:
 
     engine = load_policy_engine(get_settings())
     start = date.fromisoformat(args.start) if args.start else datetime.now(engine.calendar.tz).date()
-    sys.stdout.buffer.write(calendar_feed(engine.calendar, start=start, days=args.days))
+    sys.stdout.buffer.write(calendar_feed(engine.calendar, engine.policy.company, start=start, days=args.days))
     return 0
 
 
@@ -577,7 +577,8 @@ def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m classifier",
-        description="Clasificador de prioridad de mensajes de soporte (política de SIEMPRE.NET).",
+        description="Clasificador de prioridad de mensajes de soporte según la política de servicio al cliente "
+                    "(rules/policy.yaml).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMANDO")
 

@@ -7,16 +7,15 @@ from datetime import date, datetime, timedelta
 import icalendar
 
 from classifier.calendar import BusinessCalendar
+from classifier.policy import CompanyConfig
 
-PRODID = "-//SIEMPRE.NET S.A.S.//Calendario de atencion//ES"
-
-
-def calendar_feed(calendar: BusinessCalendar, *, start: date, days: int = 365) -> bytes:
-    """An .ics file with holidays (all-day), extended hours and suspensions (timed) from ``start``."""
+def calendar_feed(calendar: BusinessCalendar, company: CompanyConfig, *, start: date, days: int = 365) -> bytes:
+    """An .ics file with holidays (all-day), extended hours and suspensions (timed) from ``start``, named for
+    ``company`` (the policy's)."""
     cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
+    cal.add("prodid", f"-//{company.name}//Calendario de atencion//ES")
     cal.add("version", "2.0")
-    cal.add("x-wr-calname", "Horario de atención SIEMPRE.NET")
+    cal.add("x-wr-calname", f"Horario de atención {company.short_name}")
     cal.add("x-wr-timezone", str(calendar.tz))
     stamp = datetime(start.year, start.month, start.day, tzinfo=calendar.tz)
     found = calendar.upcoming_exceptions(start, days)

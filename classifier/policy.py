@@ -182,9 +182,18 @@ class RetrainingConfig(_Strict):
     keep_rejected: int = Field(3, ge=0)
 
 
+class CompanyConfig(_Strict):
+    """Who gives the service: the legal name (deadlines' "handled by", the calendar feed) and the short one agents
+    read in the review console."""
+
+    name: str = Field(min_length=1)
+    short_name: str = Field(min_length=1)
+
+
 class Policy(_Strict):
     """Everything in ``rules/policy.yaml``."""
 
+    company: CompanyConfig
     priorities: list[PriorityConfig] = Field(min_length=2)
     products: list[ProductConfig] = []
     calendar: CalendarConfig

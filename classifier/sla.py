@@ -142,7 +142,7 @@ class SlaEngine:
                                  f"{_days(p.response_days)} y solución en {_days(p.solution_days)}, "
                                  "contados en horario hábil desde la llegada del mensaje.")
                        for p in policy.priorities}
-        self._company = HandledBy("empresa", "SIEMPRE.NET S.A.S.")
+        self._company = HandledBy("empresa", policy.company.name)
 
     def customer_for(self, *, customer_id: str | None, sender: str | None) -> tuple[CustomerRef, Customer | None]:
         found = self.customers.find(customer_id=customer_id, sender=sender)

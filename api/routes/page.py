@@ -65,7 +65,9 @@ def render(request: Request, template: str, context: dict, status: int = 200,
            headers: dict[str, str] | None = None) -> Response:
     """A page with its own nonce: the template marks its <style> and <script> with it, the CSP allows only it."""
     nonce = secrets.token_urlsafe(16)
-    return TEMPLATES.TemplateResponse(request, template, {**context, "nonce": nonce}, status_code=status,
+    company = request.app.state.classifier.policy_engine.policy.company.short_name  # the page title names it
+    return TEMPLATES.TemplateResponse(request, template, {**context, "nonce": nonce, "company": company},
+                                      status_code=status,
                                       headers={"content-security-policy": PAGE_CSP.format(nonce=nonce),
                                                **(headers or {})})
 

@@ -43,6 +43,6 @@ async def calendar_ics(classifier: ClassifierDep, days: int = Query(365, ge=1, l
     from classifier.ical import calendar_feed  # icalendar is loaded on the first feed request, not at start-up
 
     cal = classifier.policy_engine.calendar
-    body = calendar_feed(cal, start=datetime.now(cal.tz).date(), days=days)
+    body = calendar_feed(cal, classifier.policy_engine.policy.company, start=datetime.now(cal.tz).date(), days=days)
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"content-disposition": 'attachment; filename="atencion.ics"'})

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
+from classifier.calendar import BusinessCalendar
 from classifier.customers import load_customers
 from classifier.errors import ConfigError
+from classifier.ical import calendar_feed
 from classifier.policy import load_policy
+from classifier.sla import SlaEngine
 from tests.conftest import ROOT
 
 
@@ -46,6 +50,8 @@ def test_shipped_policy_holds_no_exceptions(policy):
         (lambda d: d["calendar"]["holidays"].update(add=[{"date": "2026-13-01", "name": "x", "source": "y"}]),
          "calendar.holidays.add.0.date: fecha no válida: use AAAA-MM-DD"),
         (lambda d: d.update(priorities="x"), "priorities: debe ser una lista; se recibió 'x'"),
+        (lambda d: d.pop("company"), "company"),
+        (lambda d: d["company"].update(short_name=""), "company.short_name"),
     ],
 )
 def test_malformed_policy_names_file_and_key(tmp_path, shipped, change, expected):
@@ -85,3 +91,15 @@ def test_customers_with_unknown_distributor_are_rejected(tmp_path):
 def test_shipped_customers_load(settings):
     book = load_customers(settings.customers_path)
     assert book.by_email("rectoria@sanmartin.edu.co").id == "col-san-martin"
+
+
+def test_the_company_is_data_in_deadlines_and_the_calendar_feed(tmp_path, shipped):
+    shipped["company"] = {"name": "Otra Empresa S.A.", "short_name": "Otra"}
+    policy = load_policy(_write(tmp_path, shipped))
+    calendar = BusinessCalendar.from_config(policy.calendar)
+    sla = SlaEngine(policy, calendar, load_customers(ROOT / "data/customers.yaml"))
+    result = sla.deadlines("alta", datetime(2026, 11, 25, 9, 0, tzinfo=calendar.tz))
+    assert result.handled_by.kind == "empresa" and result.handled_by.name == "Otra Empresa S.A."
+    feed = calendar_feed(calendar, policy.company, start=date(2026, 12, 1), days=60).decode("utf-8")
+    assert "PRODID:-//Otra Empresa S.A.//" in feed and "X-WR-CALNAME:Horario de atención Otra" in feed
+    assert "SIEMPRE" not in feed
