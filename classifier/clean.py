@@ -41,6 +41,7 @@ _FORWARD_MARK = re.compile(
 )
 _HEADER_LINE = re.compile(r"^\s*\**(?:de|from|para|to|cc|cco|enviado|enviado\s+el|sent|fecha|date|asunto|subject)\s*\**\s*:",
                           re.IGNORECASE)
+_SUBJECT_LINE = re.compile(r"^\s*\**(?:asunto|subject)\s*\**\s*:", re.IGNORECASE)
 _QUOTED = re.compile(r"^\s*>")
 _SIGNATURE_MARK = re.compile(
     r"^\s*(?:--\s*|enviado\s+desde\s+mi\s+.*|sent\s+from\s+my\s+.*|obtener\s+outlook\s+para\s+.*|get\s+outlook\s+for\s+.*)$",
@@ -365,7 +366,10 @@ def _noise_ranges(body: str) -> tuple[list[tuple[int, int]], list[str]]:
             removed.append("encabezado_reenvio")
             in_forward_header = True
             continue
-        if _HEADER_LINE.match(stripped) and (in_forward_header or not seen_content or _looks_like_header_block(line)):
+        # Header lines at the top of a body are a pasted header block, except a subject line on its own: people and
+        # web forms write "Asunto: error al generar la nómina …" as the first line of what they ask.
+        if _HEADER_LINE.match(stripped) and (in_forward_header or _looks_like_header_block(line) or (
+                not seen_content and not _SUBJECT_LINE.match(stripped))):
             removed.append("encabezado_reenvio")
             in_forward_header = True
             continue

@@ -149,3 +149,19 @@ def test_every_legal_notice_phrase_is_dropped_and_the_request_kept(notice):
 def test_a_long_line_that_only_mentions_a_hint_word_is_kept():
     body = "Este mes no me deja generar el reporte de cartera y necesito enviarlo hoy al banco, por favor."
     assert clean("", body).text.strip() == body
+
+
+@pytest.mark.parametrize("body", [
+    "Asunto: Urgente - error al generar nómina. El proceso de nómina arroja error 500 al liquidar",
+    "ASUNTO: no puedo entrar a la plataforma\nDesde ayer me sale clave inválida.",
+])
+def test_a_subject_line_that_opens_the_body_is_what_the_customer_asks(body):
+    text = clean("", body)
+    assert "encabezado_reenvio" not in text.removed
+    assert "nomina" in text.folded or "plataforma" in text.folded
+
+
+def test_a_subject_line_inside_a_pasted_header_block_still_goes():
+    body = "De: Ana <ana@x.co>\nEnviado: lunes\nAsunto: notas\n\nNingún docente puede subir notas."
+    text = clean("", body).text
+    assert "Asunto" not in text and "Ningún docente puede subir notas" in text
