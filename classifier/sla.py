@@ -173,10 +173,16 @@ class SlaEngine:
     ) -> SlaResult:
         """Response and solution deadlines counted from the original arrival ``received_at``."""
         require_aware(received_at)
+        customer_ref, customer = self.customer_for(customer_id=customer_id, sender=sender)
+        return self._deadlines(priority, received_at, customer_ref, customer, product=product,
+                               request_type=request_type, level=level)
+
+    def _deadlines(self, priority: str, received_at: datetime, customer_ref: CustomerRef, customer: Customer | None,
+                   *, product: str | None, request_type: str | None, level: str | None) -> SlaResult:
+        """``deadlines`` for a customer already resolved (an escalation check needs two priorities for one ticket)."""
         if priority not in self._terms:
             self.policy.priority(priority)  # the error naming the labels allowed
         table, response_time, solution_time, table_reason = self._terms[priority]
-        customer_ref, customer = self.customer_for(customer_id=customer_id, sender=sender)
         handled = self.handled_by(customer, product)
         development = request_type == DEVELOPMENT
         in_arrears = customer is not None and customer.in_arrears
@@ -224,9 +230,11 @@ class SlaEngine:
     ) -> EscalationCheck:
         """Propose level 2 and one step more priority once level 1 has let the response time pass."""
         require_aware(now)
+        require_aware(received_at)
         support = self.policy.support
-        current = self.deadlines(priority, received_at, customer_id=customer_id, sender=sender,
-                                 request_type=request_type, level=level)
+        customer_ref, customer = self.customer_for(customer_id=customer_id, sender=sender)  # once for both priorities
+        current = self._deadlines(priority, received_at, customer_ref, customer, product=None,
+                                  request_type=request_type, level=level)
         if level != support.first_level:
             return EscalationCheck(False, f"El ticket ya está en el nivel {level}.", current)
         if current.response_due is None:
@@ -234,8 +242,8 @@ class SlaEngine:
         if now < current.response_due:
             return EscalationCheck(False, "El tiempo de respuesta aún no ha vencido.", current)
         raised = self.policy.raised(priority)
-        proposed = self.deadlines(raised, received_at, customer_id=customer_id, sender=sender,
-                                  request_type=request_type, level=support.escalation_level)
+        proposed = self._deadlines(raised, received_at, customer_ref, customer, product=None,
+                                   request_type=request_type, level=support.escalation_level)
         step = "se mantiene en la prioridad más alta" if raised == priority else f"sube a {proposed.priority_name.lower()}"
         reason = (f"Venció el tiempo de respuesta ({current.response_due.isoformat()}) en el nivel "
                   f"{support.first_level}: pasa al nivel {support.escalation_level} y {step}.")
