@@ -3,7 +3,7 @@ operations, and the linear heads applied block by block.
 
 Every distinct token gets an integer id once per scorer (its ``TokenTable``), with what the model needs of it:
 whether it is a word, its unigram column and its ``char_wb`` n-gram counts. A batch is then a few array operations
-over token ids (bigrams are pairs of ids looked up in a sorted table), not string joins and dict lookups per n-gram.
+over token ids (bigrams are pairs of ids looked up in a ``PairIndex``), not string joins and dict lookups per n-gram.
 One message (the API's case) skips the token ids: each of its column occurrences is one row of the combined
 weight table (``_one``). Both paths equal scikit-learn's ``transform`` (tested), without its per-call overhead.
 """

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from spacy.attrs import LIKE_NUM
 
 from classifier.clean import CleanText, spanish
-from classifier.patterns import CompiledPatterns, fold_pattern
+from classifier.patterns import CompiledPatterns, fold_pattern, group
 from classifier.errors import ConfigError, Errors
 from classifier.memo import BoundedMemo
 from classifier.yamlfile import describe_validation, read_yaml
@@ -112,14 +112,9 @@ class ImpactFinder:
         if problems:
             raise ConfigError(problems)
 
-    @classmethod
-    def from_file(cls, path: Path, patterns: CompiledPatterns | None = None) -> "ImpactFinder":
-        return cls(read_impact_file(path), path, patterns)
-
-    def cues(self, found: Mapping[str, list[tuple[int, int]]]) -> dict[str, tuple[int, int]]:
+    def cues(self, found: dict[str, list[tuple[int, int]]]) -> dict[str, tuple[int, int]]:
         """Group name → the tokens of its first cue, read from a pass of ``patterns`` over a message."""
-        key = self.KEY
-        return {name[len(key):]: spans[0] for name, spans in found.items() if name.startswith(key)}
+        return {name: spans[0] for name, spans in group(found, self.KEY).items()}
 
     def _numeric(self, clean: CleanText) -> ImpactResult | None:
         """A percentage, a count against a total, or a fraction ("la cuarta parte") of one client's users."""

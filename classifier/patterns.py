@@ -33,6 +33,12 @@ _STRING_KEYS = {"LOWER", "NORM", "TEXT", "ORTH"}
 _AT_END = "\x1fend"  # Matcher key suffix: a pattern's words before its final {IS_PUNCT: true}, kept at the end
 
 
+def group(found: dict[str, list[tuple[int, int]]], prefix: str) -> dict[str, list[tuple[int, int]]]:
+    """The spans of keys added under ``prefix`` (several owners share one compiled set, one pass a message: the rule
+    engine's context cues under "contexto:", impact cues under "impacto:"), keyed without it."""
+    return {key[len(prefix):]: spans for key, spans in found.items() if key.startswith(prefix)}
+
+
 def message_end(doc: Doc) -> int:
     """Where the message's words end: ``len(doc)`` less trailing tokens that are neither word, number nor punctuation
     (emoji, symbols, mentions, links, spaces), which close a sentence no more than its end does."""

@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 from classifier.clean import CleanText, fold, spanish
 from classifier.errors import ConfigError, Errors
 from classifier.impact import ImpactFile, ImpactFinder, ImpactResult, read_impact_file
-from classifier.patterns import CompiledPatterns, fold_pattern
+from classifier.patterns import CompiledPatterns, fold_pattern, group
 from classifier.policy import DECISION_ORDER, FAILURES, PRIORITIES
 from classifier.yamlfile import TOP_LEVEL, describe_validation, read_yaml
 
@@ -306,14 +306,9 @@ class RuleEngine:
     def match(self, clean: CleanText) -> RuleResult:
         """Fire every rule on one cleaned message and decide by the policy's order."""
         doc = clean.doc
-        found: dict[str, list[tuple[int, int]]] = {}
-        cues: dict[str, list[tuple[int, int]]] = {}
         matched = self.patterns(doc, clean.sentences, clean.tokens, clean.flags)
-        for key, spans in matched.items():
-            if key in self.rules:
-                found[key] = spans
-            elif key.startswith(CUE):
-                cues[key[len(CUE):]] = spans
+        found = {key: spans for key, spans in matched.items() if key in self.rules}
+        cues = group(matched, CUE)
         impact_cues = self.impact.cues(matched)
         hits: list[RuleHit] = []
         suppressed: list[RuleHit] = []
